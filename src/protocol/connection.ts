@@ -1,0 +1,98 @@
+/**
+ * NATS connection settings shared by every component: servers, authentication and TLS.
+ * They come from explicit options or from the environment (NATS_URL, NATS_USER, …).
+ */
+import { readFileSync } from "node:fs";
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+} from "@nats-io/transport-node";
+
+/** Default server when neither options nor NATS_URL name one. */
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+
+/** How to reach and authenticate to NATS. */
+export interface NatsSettings {
+  /** One or more server URLs. Default: NATS_URL, else {@link DEFAULT_NATS_URL}. */
+  servers?: string | string[];
+  /** User name for user/password authentication. */
+  user?: string;
+  /** Password for user/password authentication. */
+  pass?: string;
+  /** Token authentication. */
+  token?: string;
+  /** Path of a `.creds` file (JWT + nkey seed). */
+  credsFile?: string;
+  /** Path of a file holding an nkey seed (`SU…`). */
+  nkeyFile?: string;
+  /** TLS: CA bundle to trust, and client certificate and key for mutual TLS. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+  /** Milliseconds between reconnect attempts (default 250: failure detection runs on short intervals). */
+  reconnectTimeWaitMs?: number;
+}
+
+/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY. */
+export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsSettings {
+  const s: NatsSettings = {};
+  if (env.NATS_URL) s.servers = env.NATS_URL.split(",").map((u) => u.trim()).filter(Boolean);
+  if (env.NATS_USER) s.user = env.NATS_USER;
+  if (env.NATS_PASSWORD) s.pass = env.NATS_PASSWORD;
+  if (env.NATS_TOKEN) s.token = env.NATS_TOKEN;
+  if (env.NATS_CREDS) s.credsFile = env.NATS_CREDS;
+  if (env.NATS_NKEY) s.nkeyFile = env.NATS_NKEY;
+  if (env.NATS_CA || env.NATS_CERT || env.NATS_KEY) {
+    s.tls = { caFile: env.NATS_CA, certFile: env.NATS_CERT, keyFile: env.NATS_KEY };
+  }
+  return s;
+}
+
+/** Translates {@link NatsSettings} into nats.js connection options. */
+export function toConnectionOptions(settings: NatsSettings): ConnectionOptions {
+  const servers = settings.servers ?? process.env.NATS_URL ?? DEFAULT_NATS_URL;
+  const opts: ConnectionOptions = {
+    servers,
+    name: settings.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: settings.reconnectTimeWaitMs ?? 250,
+    reconnectJitter: 100,
+    // Async stack traces cost an Error per request; the call path cannot afford them.
+    noAsyncTraces: true,
+  };
+  if (settings.user !== undefined) opts.user = settings.user;
+  if (settings.pass !== undefined) opts.pass = settings.pass;
+  if (settings.token !== undefined) opts.token = settings.token;
+  if (settings.credsFile) opts.authenticator = credsAuthenticator(readFileSync(settings.credsFile));
+  else if (settings.nkeyFile) {
+    opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(settings.nkeyFile, "utf8").trim()));
+  }
+  if (settings.tls) {
+    const tls: Record<string, string> = {};
+    if (settings.tls.caFile) tls.caFile = settings.tls.caFile;
+    if (settings.tls.certFile) tls.certFile = settings.tls.certFile;
+    if (settings.tls.keyFile) tls.keyFile = settings.tls.keyFile;
+    opts.tls = tls;
+  }
+  return opts;
+}
+
+/** Connects to NATS with {@link NatsSettings}. */
+export function connectNats(settings: NatsSettings = {}): Promise<NatsConnection> {
+  return connect(toConnectionOptions(settings));
+}
+
+/**
+ * Either an existing connection (the component does not close it) or settings to open one
+ * (the component owns it and closes it on stop). Every component accepts this.
+ */
+export type NatsSource = { nats: NatsConnection } | ({ nats?: undefined } & NatsSettings);
+
+/** Resolves a {@link NatsSource} to a connection and whether the caller owns it. */
+export async function openNats(source: NatsSource): Promise<{ nc: NatsConnection; owned: boolean }> {
+  if (source.nats) return { nc: source.nats, owned: false };
+  return { nc: await connectNats(source), owned: true };
+}

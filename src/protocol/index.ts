@@ -1,0 +1,38 @@
+/** The wire protocol: subjects, message schemas and types, decoding of untrusted input, errors. */
+export * from "./types.generated.js";
+export { encodeJson, decodeJson, decodeText } from "./codec.js";
+export {
+  Subjects,
+  DEFAULT_PREFIX,
+  COORDINATOR_QUEUE,
+  TOKEN_PATTERN,
+  InvalidNameError,
+  isToken,
+  assertToken,
+  assertPrefix,
+  type InstanceEventKind,
+} from "./subjects.js";
+export { validatorFor, describeErrors, SCHEMA_DIR, type MessageKind, type MessageTypes } from "./schemas.js";
+export { decodeMessage, decodeWith, DEFAULT_MAX_MESSAGE_BYTES, type Decoded } from "./decode.js";
+export {
+  ErrorCode,
+  ServiceError,
+  ERROR_CODE_HEADER,
+  ERROR_MESSAGE_HEADER,
+  DEADLINE_HEADER,
+  statusForCode,
+  codeForStatus,
+  isRetryableCode,
+} from "./errors.js";
+export { errorReply, respondError, readErrorReply } from "./replies.js";
+export { InvalidInputLog, type InvalidInputLogOptions } from "./InvalidInputLog.js";
+export { createLogger, type Logger } from "./logger.js";
+export {
+  connectNats,
+  openNats,
+  natsSettingsFromEnv,
+  toConnectionOptions,
+  DEFAULT_NATS_URL,
+  type NatsSettings,
+  type NatsSource,
+} from "./connection.js";
