@@ -1,0 +1,4 @@
+/** The Switchboard agent: what a service instance runs to be discovered, monitored and called. */
+export { Agent, createAgent } from "./Agent.js";
+export type { Endpoint, EndpointStats } from "./EndpointServer.js";
+export type { AgentOptions, EndpointOptions, Handler, RequestContext, RequestObservation } from "./types.js";

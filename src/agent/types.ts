@@ -1,0 +1,67 @@
+/** Public types of the Switchboard agent. */
+import type { MsgHdrs } from "@nats-io/transport-node";
+import type { Logger, NatsSettings, NatsSource } from "../protocol/index.js";
+
+/** Options of {@link createAgent}. Pass `nats` to share a connection, or connection settings to let the agent own one. */
+export type AgentOptions = NatsSource & {
+  /** Service name: one subject token (letters, digits, `_`, `-`). */
+  service: string;
+  /** Version of this instance (semver recommended: NATS micro tooling shows it). Default `0.0.0`. */
+  version?: string;
+  /** Instance id; default a random UUID. Must be a subject token. */
+  id?: string;
+  /** Subject prefix of the installation. Default `sb`, or SB_PREFIX. */
+  prefix?: string;
+  /** Heartbeat interval in ms (default 1000). Failure detection is derived from it. */
+  heartbeatMs?: number;
+  /** Free-form string metadata announced with the instance. */
+  metadata?: Record<string, string>;
+  /** Tags announced with the instance. */
+  tags?: string[];
+  /** Relative weight for the weighted balancing strategy (default 1). */
+  weight?: number;
+  /** Default per-endpoint limit of concurrent requests; past it the agent answers OVERLOADED at once. Default 1000. */
+  maxInFlight?: number;
+  /** Description shown by `$SRV.INFO`. */
+  description?: string;
+  /** Logger; default a pino logger named `agent`. */
+  logger?: Logger;
+};
+
+/** Per-endpoint options. */
+export interface EndpointOptions {
+  /** Concurrent requests this endpoint takes before answering OVERLOADED (default: the agent's maxInFlight). */
+  maxInFlight?: number;
+  /** Metadata shown for the endpoint by `$SRV.INFO`. */
+  metadata?: Record<string, string>;
+}
+
+/** What a handler knows about the request it serves. */
+export interface RequestContext {
+  readonly service: string;
+  readonly instanceId: string;
+  readonly endpoint: string;
+  /** The subject the request arrived on (`…inst…` when balanced, `…svc…` on the queue-group fallback). */
+  readonly subject: string;
+  /** Request headers, if any. */
+  readonly headers: MsgHdrs | undefined;
+  /** Absolute deadline of the call (epoch ms) from the `Sb-Deadline` header, if the caller set one. */
+  readonly deadline: number | undefined;
+  /** Milliseconds left before the caller gives up (Infinity without a deadline). */
+  remainingMs(): number;
+  /** Aborts when the deadline passes; created on first access. */
+  readonly signal: AbortSignal;
+}
+
+/** An endpoint handler: receives the decoded JSON payload, returns (or resolves to) the JSON reply. */
+export type Handler = (payload: unknown, ctx: RequestContext) => unknown;
+
+/** Reported to {@link Agent.onRequest} observers after each handled request. */
+export interface RequestObservation {
+  endpoint: string;
+  durationMs: number;
+  /** Error code of the reply when the request failed (`INTERNAL`, `OVERLOADED`, a service code…). */
+  error?: string;
+}
+
+export type { NatsSettings };

@@ -1,0 +1,77 @@
+/** Runs TypeScript fixtures as real child processes that tests can SIGKILL. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** A child process started from a fixture, with the first `READY <value>` line it printed. */
+export interface FixtureProcess {
+  readonly child: ChildProcess;
+  /** Whatever followed `READY ` on the fixture's first ready line (an instance id for agent-process). */
+  readonly ready: string;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** SIGKILL: a crash, no leave, no cleanup. Resolves when the process is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM: a graceful stop. Resolves when the process is gone. */
+  stop(): Promise<void>;
+}
+
+/** Absolute path of a file under test/fixtures. */
+export function fixturePath(name: string): string {
+  return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+}
+
+/** Starts `test/fixtures/<name>` under tsx with extra env, and resolves once it prints `READY …`. */
+export async function startFixture(name: string, env: Record<string, string>, timeoutMs = 15_000): Promise<FixtureProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixturePath(name)], {
+    env: { ...process.env, SB_LOG_LEVEL: process.env.SB_LOG_LEVEL ?? "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stderr?.on("data", (d) => (out += d));
+  const ready = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${name} did not print READY within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    child.stdout?.on("data", (d) => {
+      out += d;
+      const m = /READY (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before READY:\n${out}`));
+    });
+  });
+  const gone = () =>
+    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    child,
+    ready,
+    output: () => out,
+    kill: async () => {
+      child.kill("SIGKILL");
+      await gone();
+    },
+    stop: async () => {
+      child.kill("SIGTERM");
+      await gone();
+    },
+  };
+}
+
+/** Starts an agent child process (test/fixtures/agent-process.ts); `ready` is its instance id. */
+export function startAgentProcess(env: {
+  NATS_URL: string;
+  SB_PREFIX: string;
+  SB_SERVICE?: string;
+  SB_HEARTBEAT_MS?: string;
+  SB_DELAY_MS?: string;
+  SB_FAIL?: string;
+  SB_ID?: string;
+}): Promise<FixtureProcess> {
+  return startFixture("agent-process.ts", env as Record<string, string>);
+}
