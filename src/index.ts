@@ -1,0 +1,7 @@
+/**
+ * Switchboard: service coordination over NATS.
+ * The package API: protocol, agent (services), coordinator (registry), client (discovery and calls),
+ * monitor (metrics and alerts) and notify (mail).
+ */
+export * from "./protocol/index.js";
+export * from "./agent/index.js";
