@@ -20,6 +20,13 @@ export interface MessageTypes {
   "registry-snapshot": T.RegistrySnapshot;
   "registry-event": T.RegistryEvent;
   error: T.ErrorReply;
+  metrics: T.MetricsSnapshot;
+  alert: T.AlertEvent;
+  "alert-ack": T.AlertAck;
+  "alert-ack-reply": T.AlertAckReply;
+  "alert-rules": T.AlertRulesFile;
+  "monitor-query": T.MonitorQuery;
+  "monitor-snapshot": T.MonitorSnapshot;
 }
 /** A message kind with a schema in `schemas/`. */
 export type MessageKind = keyof MessageTypes;
