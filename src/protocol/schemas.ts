@@ -19,6 +19,8 @@ export interface MessageTypes {
   "registry-query": T.RegistryQuery;
   "registry-snapshot": T.RegistrySnapshot;
   "registry-event": T.RegistryEvent;
+  "coordinator-lease": T.CoordinatorLease;
+  "persisted-instance": T.PersistedInstance;
   error: T.ErrorReply;
   metrics: T.MetricsSnapshot;
   alert: T.AlertEvent;

@@ -386,6 +386,24 @@ export interface CliConfig {
   };
 }
 /**
+ * Value of the leadership lease key in the coordinators' lease KV bucket, and of the revision key in the registry bucket: which coordinator leads (or last led) and the last registry-event revision it published, so the next leader continues the revision sequence.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "CoordinatorLease".
+ */
+export interface CoordinatorLease {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  coordinator: string;
+  revision: number;
+  /**
+   * Milliseconds since the Unix epoch.
+   */
+  at: number;
+}
+/**
  * Body of every error reply; the same error is also in the NATS micro headers Nats-Service-Error-Code (HTTP-like number) and Nats-Service-Error (message).
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
@@ -788,6 +806,23 @@ export interface ActiveAlert {
   startsAt?: number;
 }
 /**
+ * One instance of the registry as the leading coordinator saves it in the registry KV bucket (key i.<service>.<instance>), so that a restarted coordinator resumes with what it knew.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "PersistedInstance".
+ */
+export interface PersistedInstance {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  view: InstanceView;
+  /**
+   * Only for instances registered without an agent: how long the registration lives without a refresh.
+   */
+  ttlMs?: number;
+}
+/**
  * Reply to a register request. The id is derived from serviceName and serviceAddress (UUID v5), so every coordinator assigns the same one.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
@@ -876,7 +911,7 @@ export interface RegistryQuery {
   states?: ("up" | "suspect" | "down" | "removed")[];
 }
 /**
- * Reply to a registry query. revision is the last registry-event revision this snapshot includes; apply events above it.
+ * Reply to a registry query. revision is the last registry-event revision this snapshot includes; apply events above it. A snapshot larger than the server's max_payload is sent as several replies to the same inbox, each with part (1..parts) and parts; the instances of all parts together are the snapshot.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
  * via the `definition` "RegistrySnapshot".
@@ -893,6 +928,14 @@ export interface RegistrySnapshot {
    * Milliseconds since the Unix epoch.
    */
   at: number;
+  /**
+   * 1-based index of this reply when the snapshot is split; absent when it fits in one message.
+   */
+  part?: number;
+  /**
+   * How many replies make up the snapshot; absent when it fits in one message.
+   */
+  parts?: number;
   instances: InstanceView[];
 }
 /**
