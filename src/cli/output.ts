@@ -1,0 +1,89 @@
+/** Terminal output: colour only on a TTY, aligned tables, short durations, JSON lines. */
+import pc from "picocolors";
+
+/** The picocolors formatter set for one stream. */
+export type Colors = ReturnType<typeof pc.createColors>;
+
+/**
+ * Colour on a TTY only, as the NO_COLOR convention asks: off when NO_COLOR is set or TERM is dumb,
+ * forced on with FORCE_COLOR. (picocolors' own default also colours whenever CI is set, even into a pipe.)
+ */
+export function colorsFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): Colors {
+  const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0";
+  const enabled = !env.NO_COLOR && (forced || (stream.isTTY === true && env.TERM !== "dumb"));
+  return pc.createColors(enabled);
+}
+
+/** Colours for stdout. */
+export const out: Colors = colorsFor(process.stdout);
+/** Colours for stderr. */
+export const err: Colors = colorsFor(process.stderr);
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** Visible width of a string (ANSI colour codes do not count). */
+export function visibleWidth(text: string): number {
+  return text.replace(ANSI, "").length;
+}
+
+/** Formats rows as an aligned table with a header row; cells may carry colour. */
+export function table(header: string[], rows: string[][], colors: Colors = out): string {
+  const widths = header.map((h, i) => Math.max(visibleWidth(h), ...rows.map((r) => visibleWidth(r[i] ?? ""))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat(widths[i]! - visibleWidth(c))))
+      .join("  ")
+      .trimEnd();
+  return [colors.bold(line(header)), ...rows.map(line)].join("\n");
+}
+
+/** A short human duration: `850ms`, `12s`, `4m05s`, `3h12m`, `2d04h`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return "-";
+  if (ms < 0) ms = 0;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
+}
+
+/** Parses a duration such as `500ms`, `30s`, `5m`, `2h`, `1d` or a bare number of seconds; NaN when invalid. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  const unit = m[2] ?? "s";
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+  return Math.round(n * factor);
+}
+
+/** Local wall-clock time `HH:MM:SS.mmm` of an epoch-ms timestamp, for log-like lines. */
+export function clock(epochMs: number): string {
+  const d = new Date(epochMs);
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+/** Writes one JSON value as a line on stdout (NDJSON for streams). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + "\n");
+}
+
+/** Colours an instance state: up green, suspect yellow, down red, removed dim. */
+export function colorState(state: string, colors: Colors = out): string {
+  switch (state) {
+    case "up":
+      return colors.green(state);
+    case "suspect":
+      return colors.yellow(state);
+    case "down":
+      return colors.red(state);
+    default:
+      return colors.dim(state);
+  }
+}

@@ -1,0 +1,11 @@
+/** The seed-compatible HTTP gateway (`switchboard gateway`) and the registry requests it is built on. */
+export { createGateway } from "./Gateway.js";
+export type { Gateway, GatewayOptions, GatewayCaller, GatewayCallOptions } from "./types.js";
+export { HttpError } from "./HttpError.js";
+export { pickInstance, addressOf } from "./pickInstance.js";
+export {
+  requestSnapshot,
+  requestRegister,
+  RegistryUnavailableError,
+  RegistryRequestError,
+} from "./RegistryRequests.js";
