@@ -11,6 +11,7 @@ import { err as errColors } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
 import { alertsCommand } from "./commands/alerts.js";
 import { callCommand } from "./commands/call.js";
+import { demoServiceCommand } from "./commands/demoService.js";
 import { gatewayCommand } from "./commands/gateway.js";
 import { lsCommand } from "./commands/ls.js";
 import { watchCommand } from "./commands/watch.js";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
     alertsCommand(),
     ackCommand(),
     gatewayCommand(),
+    demoServiceCommand(),
   ];
   for (const c of commands) program.addCommand(c);
   program.addHelpText(
