@@ -20,6 +20,7 @@ import {
 } from "../protocol/index.js";
 import { EndpointServer, type Endpoint } from "./EndpointServer.js";
 import { serveMicroDiscovery } from "./MicroDiscovery.js";
+import { AgentMetrics, MetricsPublisher, type AgentMetricsApi } from "./metrics/index.js";
 import type { AgentOptions, EndpointOptions, Handler, RequestObservation } from "./types.js";
 
 /** A running (or not yet started) service instance. Create with {@link createAgent}. */
@@ -32,6 +33,8 @@ export class Agent {
   readonly subjects: Subjects;
   /** Refused input (sync messages), counted. */
   readonly invalid: InvalidInputLog;
+  /** Metrics: per-endpoint requests, errors and latency are recorded automatically; add user metrics here. */
+  readonly metrics: AgentMetricsApi;
 
   private readonly version: string;
   private readonly heartbeatMs: number;
@@ -59,6 +62,27 @@ export class Agent {
     this.log = this.log.child({ service: this.service, instance: this.id });
     this.invalid = new InvalidInputLog(this.log);
     this.server = new EndpointServer(this.service, this.id, opts.maxInFlight ?? 1000, this.log);
+    const metrics = new AgentMetrics();
+    this.metrics = metrics;
+    this.server.onRequest((o) => metrics.record(o));
+    const metricsIntervalMs = opts.metricsIntervalMs ?? 1000;
+    if (!Number.isInteger(metricsIntervalMs) || (metricsIntervalMs !== 0 && metricsIntervalMs < 10)) {
+      throw new RangeError("metricsIntervalMs must be 0 (off) or an integer ≥ 10");
+    }
+    if (metricsIntervalMs > 0) {
+      const publisher = new MetricsPublisher({
+        metrics,
+        nc: () => this.nc,
+        subject: this.subjects.metrics(this.service, this.id),
+        service: this.service,
+        id: this.id,
+        startedAt: this.startedAt,
+        intervalMs: metricsIntervalMs,
+        log: this.log,
+        endpoints: () => this.server.endpoints.keys(),
+      });
+      this.addLifecycle({ start: () => publisher.start(), stop: () => publisher.stop() });
+    }
   }
 
   /** The NATS connection; throws before {@link start}. */

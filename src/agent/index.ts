@@ -2,3 +2,4 @@
 export { Agent, createAgent } from "./Agent.js";
 export type { Endpoint, EndpointStats } from "./EndpointServer.js";
 export type { AgentOptions, EndpointOptions, Handler, RequestContext, RequestObservation } from "./types.js";
+export { DEFAULT_LATENCY_BUCKETS_MS, type AgentMetricsApi, type UserMetricOptions, type UserHistogramOptions } from "./metrics/index.js";

@@ -22,6 +22,11 @@ export type AgentOptions = NatsSource & {
   weight?: number;
   /** Default per-endpoint limit of concurrent requests; past it the agent answers OVERLOADED at once. Default 1000. */
   maxInFlight?: number;
+  /**
+   * Milliseconds between metrics snapshots on `<prefix>.metrics.<service>.<instance>` (default 1000;
+   * 0: record but do not publish). Alert latency is at least this.
+   */
+  metricsIntervalMs?: number;
   /** Description shown by `$SRV.INFO`. */
   description?: string;
   /** Logger; default a pino logger named `agent`. */
