@@ -1,0 +1,326 @@
+/**
+ * Chooses where each attempt of a call goes. Per service it follows the registry's live instances
+ * and keeps one circuit breaker per instance (outlier ejection); per route (service + endpoint) it
+ * keeps the instances serving that endpoint with their load statistics and one strategy object per
+ * strategy in use. Before a strategy picks, the router removes ejected instances and, on a retry,
+ * the instances the call already tried, so every strategy skips them without knowing about them.
+ * No NATS I/O here; time and randomness come from the caller.
+ */
+import type { InstanceView, Subjects } from "../protocol/index.js";
+import { CircuitBreaker, type BreakerOptions, type BreakerStateChange } from "./CircuitBreaker.js";
+import { InstanceStats, type InstanceStatsOptions } from "./InstanceStats.js";
+import { createStrategy, type Candidate, type PickContext, type RandomSource, type Strategy, type StrategyName } from "./strategies/index.js";
+import type { RegistrySource } from "./types.js";
+
+/** A breaker state change of one instance (instance null: the service's queue-group fallback). */
+export interface InstanceStateChange extends BreakerStateChange {
+  service: string;
+  instance: string | null;
+}
+
+/** Options of {@link Router}. */
+export interface RouterOptions {
+  source?: RegistrySource | undefined;
+  subjects: Subjects;
+  breaker?: BreakerOptions;
+  stats?: InstanceStatsOptions;
+  random?: RandomSource;
+  /** Ring points per instance for `consistent-hash`. */
+  virtualNodes?: number;
+  /** Called on every breaker state change. */
+  onStateChange?: (change: InstanceStateChange) => void;
+  /**
+   * How often (ms) a route re-reads the registry source even without a change notification, as a
+   * safety net for sources without `onChange` or a missed notification (default 1000).
+   */
+  recheckMs?: number;
+}
+
+/** An instance of a route, as strategies and the call path see it. Stable per instance id. */
+export class Member implements Candidate {
+  readonly stats: InstanceStats;
+  constructor(
+    readonly id: string,
+    public weight: number,
+    /** The instance's breaker (shared by every endpoint of the instance). */
+    readonly breaker: CircuitBreaker,
+    /** `<prefix>.inst.<service>.<id>.<endpoint>`. */
+    readonly subject: string,
+    statsOptions: InstanceStatsOptions | undefined,
+  ) {
+    this.stats = new InstanceStats(statsOptions);
+  }
+}
+
+/** The instances of one service as last read from the registry source, and their breakers. */
+class ServiceState {
+  /** Grows whenever the live set changes; routes rebuild when theirs is older. */
+  version = 0;
+  dirty = true;
+  live: readonly InstanceView[] = [];
+  private views: readonly InstanceView[] | undefined;
+  private signature = "";
+  private checkedAt = -Infinity;
+  readonly breakers = new Map<string, CircuitBreaker>();
+  /** Breakers not closed (open or half-open): when zero, no filtering is needed. */
+  notClosed = 0;
+  /** Breaker of the queue-group fallback path, used while the registry knows no instance. */
+  readonly fallback: CircuitBreaker;
+
+  constructor(
+    readonly name: string,
+    private readonly router: Router,
+  ) {
+    this.fallback = this.router.newBreaker(name, null, this);
+  }
+
+  refresh(source: RegistrySource | undefined, now: number, notified: boolean, recheckMs: number): void {
+    if (!source) return;
+    // With change notifications, re-read only when told (or as a periodic safety net); without
+    // data, re-read on every call so the first snapshot is picked up at once.
+    if (notified && !this.dirty && this.live.length > 0 && now - this.checkedAt < recheckMs) return;
+    this.checkedAt = now;
+    let views: readonly InstanceView[];
+    try {
+      views = source.instances(this.name) ?? [];
+    } catch {
+      views = [];
+    }
+    if (views === this.views && !this.dirty) return;
+    this.dirty = false;
+    this.views = views;
+    const live = liveViews(views);
+    let sig = "";
+    for (const v of live) sig += `${v.instance.id}:${v.instance.weight ?? 1}:${v.instance.endpoints.join(",")}|`;
+    if (sig === this.signature) return;
+    this.signature = sig;
+    this.live = live;
+    this.version++;
+    // Forget breakers of instances that left the registry (ids are per process, they do not come back).
+    if (this.breakers.size > live.length) {
+      const ids = new Set(live.map((v) => v.instance.id));
+      for (const [id, b] of this.breakers) {
+        if (!ids.has(id)) {
+          if (b.state !== "closed") this.notClosed--;
+          this.breakers.delete(id);
+        }
+      }
+    }
+  }
+
+  breaker(id: string): CircuitBreaker {
+    let b = this.breakers.get(id);
+    if (!b) {
+      b = this.router.newBreaker(this.name, id, this);
+      this.breakers.set(id, b);
+    }
+    return b;
+  }
+}
+
+/** Routable instances: `up` and not draining; if none, `suspect` ones (better than nothing). */
+function liveViews(views: readonly InstanceView[]): InstanceView[] {
+  const up = views.filter((v) => v.state === "up" && v.status !== "draining");
+  return up.length > 0 ? up : views.filter((v) => v.state === "suspect" && v.status !== "draining");
+}
+
+/** One service endpoint: its members, strategies and subjects. */
+export class Route {
+  members: Member[] = [];
+  private builtVersion = -1;
+  private readonly byId = new Map<string, Member>();
+  private readonly strategies = new Map<StrategyName, Strategy>();
+  /** Reused for filtered candidate lists (picks are synchronous). */
+  private readonly scratch: Member[] = [];
+  private readonly ctx: PickContext = { now: 0, key: undefined, all: [] };
+
+  constructor(
+    readonly service: ServiceState,
+    readonly endpoint: string,
+    /** `<prefix>.svc.<service>.<endpoint>`: the queue-group fallback. */
+    readonly fallbackSubject: string,
+    private readonly router: Router,
+  ) {}
+
+  /** Rebuilds the members when the service's live set changed. */
+  sync(): void {
+    if (this.builtVersion === this.service.version) return;
+    this.builtVersion = this.service.version;
+    const next: Member[] = [];
+    const seen = new Set<string>();
+    for (const v of this.service.live) {
+      const rec = v.instance;
+      if (seen.has(rec.id) || !rec.endpoints.includes(this.endpoint)) continue;
+      seen.add(rec.id);
+      const weight = typeof rec.weight === "number" && Number.isFinite(rec.weight) ? rec.weight : 1;
+      let m = this.byId.get(rec.id);
+      if (m) m.weight = weight;
+      else {
+        let subject: string;
+        try {
+          subject = this.router.subjects.instance(this.service.name, rec.id, this.endpoint);
+        } catch {
+          continue; // not a valid subject token: cannot be called
+        }
+        m = new Member(rec.id, weight, this.service.breaker(rec.id), subject, this.router.statsOptions);
+        this.byId.set(rec.id, m);
+      }
+      next.push(m);
+    }
+    for (const id of this.byId.keys()) if (!seen.has(id)) this.byId.delete(id);
+    this.members = next;
+  }
+
+  strategy(name: StrategyName): Strategy {
+    let s = this.strategies.get(name);
+    if (!s) {
+      s = createStrategy(name, { random: this.router.random, virtualNodes: this.router.virtualNodes });
+      this.strategies.set(name, s);
+    }
+    return s;
+  }
+
+  /**
+   * Chooses an instance for an attempt. Returns `"fallback"` when the registry knows no instance
+   * serving this endpoint, or null when every live instance is ejected. `tried` lists the instances
+   * this call already tried, oldest first: untried ones are preferred, and the last one is never
+   * chosen again while another is admitted.
+   */
+  pick(strategy: StrategyName, key: string | undefined, tried: readonly string[] | undefined, now: number): Member | "fallback" | null {
+    const all = this.members;
+    if (all.length === 0) return "fallback";
+    let candidates: Member[] = all;
+    if (this.service.notClosed > 0 || tried !== undefined) {
+      const s = this.scratch;
+      s.length = 0;
+      for (const m of all) if (m.breaker.admits(now) && (tried === undefined || !tried.includes(m.id))) s.push(m);
+      if (s.length === 0 && tried !== undefined) {
+        const last = tried[tried.length - 1];
+        for (const m of all) if (m.id !== last && m.breaker.admits(now)) s.push(m);
+        if (s.length === 0) for (const m of all) if (m.breaker.admits(now)) s.push(m);
+      }
+      if (s.length === 0) return null;
+      // The unfiltered array lets consistent-hash skip its membership checks.
+      if (s.length < all.length) candidates = s;
+    }
+    const ctx = this.ctx;
+    ctx.now = now;
+    ctx.key = key;
+    ctx.all = all;
+    return this.strategy(strategy).pick(candidates, ctx) as Member;
+  }
+}
+
+/** Routing state of one client. */
+export class Router {
+  readonly subjects: Subjects;
+  readonly random: RandomSource;
+  readonly virtualNodes: number | undefined;
+  readonly statsOptions: InstanceStatsOptions | undefined;
+  private readonly source: RegistrySource | undefined;
+  private readonly breakerOptions: BreakerOptions | undefined;
+  private readonly onStateChange: ((change: InstanceStateChange) => void) | undefined;
+  private readonly services = new Map<string, ServiceState>();
+  private readonly routes = new Map<string, Map<string, Route>>();
+  private readonly recheckMs: number;
+  private notified = false;
+  private subscription: unknown;
+
+  constructor(opts: RouterOptions) {
+    this.subjects = opts.subjects;
+    this.source = opts.source;
+    this.breakerOptions = opts.breaker;
+    this.statsOptions = opts.stats;
+    this.random = opts.random ?? Math.random;
+    this.virtualNodes = opts.virtualNodes;
+    this.onStateChange = opts.onStateChange;
+    this.recheckMs = opts.recheckMs ?? 1000;
+    if (this.source?.onChange) {
+      this.notified = true;
+      this.subscription = this.source.onChange((change?: unknown) => this.changed(change));
+    }
+  }
+
+  /** The route of `service`/`endpoint`, created on first use; throws InvalidNameError for bad names. */
+  route(service: string, endpoint: string, now: number): Route {
+    let byEndpoint = this.routes.get(service);
+    let r = byEndpoint?.get(endpoint);
+    if (!r) {
+      const fallbackSubject = this.subjects.service(service, endpoint); // validates both names
+      let svc = this.services.get(service);
+      if (!svc) {
+        svc = new ServiceState(service, this);
+        this.services.set(service, svc);
+      }
+      r = new Route(svc, endpoint, fallbackSubject, this);
+      if (!byEndpoint) {
+        byEndpoint = new Map();
+        this.routes.set(service, byEndpoint);
+      }
+      byEndpoint.set(endpoint, r);
+    }
+    r.service.refresh(this.source, now, this.notified, this.recheckMs);
+    r.sync();
+    return r;
+  }
+
+  /** Breakers of a service's instances (for stats and tests). */
+  breakers(service: string): ReadonlyMap<string, CircuitBreaker> {
+    return this.services.get(service)?.breakers ?? new Map();
+  }
+
+  /** The queue-group fallback breaker of a service, if the service was called. */
+  fallbackBreaker(service: string): CircuitBreaker | undefined {
+    return this.services.get(service)?.fallback;
+  }
+
+  /** Every breaker's counters summed. */
+  breakerTotals(): { opened: number; halfOpened: number; closed: number; open: number } {
+    const t = { opened: 0, halfOpened: 0, closed: 0, open: 0 };
+    for (const svc of this.services.values()) {
+      for (const b of [svc.fallback, ...svc.breakers.values()]) {
+        t.opened += b.counters.opened;
+        t.halfOpened += b.counters.halfOpened;
+        t.closed += b.counters.closed;
+        if (b.state !== "closed") t.open++;
+      }
+    }
+    return t;
+  }
+
+  /** Stops listening to the registry source. */
+  close(): void {
+    const s = this.subscription as { dispose?: () => void; unsubscribe?: () => void } | (() => void) | undefined;
+    if (typeof s === "function") s();
+    else if (s && typeof s.dispose === "function") s.dispose();
+    else if (s && typeof s.unsubscribe === "function") s.unsubscribe();
+    this.subscription = undefined;
+  }
+
+  /** @internal Creates a breaker wired to the service's counters and the state-change callback. */
+  newBreaker(service: string, instance: string | null, state: ServiceState): CircuitBreaker {
+    const b = new CircuitBreaker(this.breakerOptions);
+    b.onStateChange((c) => {
+      // A breaker already forgotten (its instance left) may still see a late outcome: not counted.
+      if (instance !== null && state.breakers.get(instance) === b) {
+        if (c.from === "closed") state.notClosed++;
+        else if (c.to === "closed") state.notClosed--;
+      }
+      this.onStateChange?.({ ...c, service, instance });
+    });
+    return b;
+  }
+
+  private changed(change: unknown): void {
+    // A source may name the service that changed (string or { service }); otherwise re-read all.
+    const name =
+      typeof change === "string"
+        ? change
+        : change && typeof change === "object" && typeof (change as { service?: unknown }).service === "string"
+          ? (change as { service: string }).service
+          : undefined;
+    const svc = name !== undefined ? this.services.get(name) : undefined;
+    if (svc) svc.dirty = true;
+    else if (name === undefined) for (const s of this.services.values()) s.dirty = true;
+  }
+}
