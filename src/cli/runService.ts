@@ -26,6 +26,8 @@ export interface ServiceRun {
   details(): Record<string, unknown>;
   /** Health probe port (`--health-port`), if any. */
   healthPort?: number;
+  /** Another reason to stop, besides SIGINT/SIGTERM (e.g. the parent process went away). */
+  stopWhen?: Promise<string>;
   /** Extra health details/conditions beyond "connected to NATS". */
   health?: () => { ok: boolean; [k: string]: unknown };
 }
@@ -57,6 +59,7 @@ export async function runService(run: ServiceRun): Promise<void> {
     if (settings.json) printJsonLine({ event: "started", component: run.name, prefix: settings.prefix, server: nc.getServer(), ...run.details() });
     else process.stderr.write(`${run.describe()}; Ctrl-C to stop\n`);
     void nc.closed().then(() => shutdown.abort("NATS connection closed"));
+    void run.stopWhen?.then((why) => shutdown.abort(why));
     const why = await shutdown.promise;
     if (settings.json) printJsonLine({ event: "stopping", component: run.name, reason: why });
     else process.stderr.write(errColors.dim(`stopping ${run.name} (${why})`) + "\n");

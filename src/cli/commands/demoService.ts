@@ -18,6 +18,7 @@ export interface DemoServiceOptions {
   jitter: number;
   healthPort?: number;
   id?: string;
+  stdinLifeline?: boolean;
 }
 
 /** Builds the `demo-service` command. */
@@ -29,7 +30,9 @@ export function demoServiceCommand(): Command {
     .addOption(new Option("--delay <ms>", "fixed handler delay in ms").default(0).argParser(intArg("--delay", 0, 60_000)))
     .addOption(new Option("--jitter <ms>", "extra random handler delay, 0..ms").default(0).argParser(intArg("--jitter", 0, 60_000)))
     .option("--id <id>", "instance id (default a random UUID)")
-    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port"));
+    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port"))
+    // For `switchboard demo`: stop when the parent closes our stdin (it died or is stopping us).
+    .addOption(new Option("--stdin-lifeline", "stop when stdin closes").hideHelp());
   withCommonOptions(cmd, ["switchboard demo-service --service echo --heartbeat 250ms", "switchboard call echo echo '{\"hi\":1}'"]);
   cmd.action(async (opts: DemoServiceOptions) => {
     if (!isToken(opts.service)) throw new CliError(`invalid service name ${JSON.stringify(opts.service)}`, 2);
@@ -71,6 +74,15 @@ export function demoServiceCommand(): Command {
         else printJsonLine({ event: "ready", service: opts.service, id: agent.id, pid: process.pid });
       },
       stop: () => agent.stop(),
+      ...(opts.stdinLifeline
+        ? {
+            stopWhen: new Promise<string>((resolve) => {
+              process.stdin.on("data", () => undefined);
+              process.stdin.once("end", () => resolve("parent process went away"));
+              process.stdin.once("close", () => resolve("parent process went away"));
+            }),
+          }
+        : {}),
       describe: () => `demo service ${opts.service} instance ${agent.id} serving on ${nc.getServer()} (prefix ${subjects.prefix})`,
       details: () => ({ service: opts.service, id: agent.id }),
     });

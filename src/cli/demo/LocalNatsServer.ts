@@ -1,0 +1,151 @@
+/**
+ * The demo's embedded default: when nothing answers at NATS_URL, start a private nats-server with
+ * JetStream on a free port and a temporary store folder, and stop it (and delete the folder) on exit.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { createServer, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { toConnectionOptions, type NatsSettings } from "../../protocol/index.js";
+import { CliError } from "../CliError.js";
+
+/** A nats-server the demo started and owns. */
+export interface LocalNats {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly storeDir: string;
+  /** SIGTERM, wait for exit (SIGKILL after 5 s), delete the store folder. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Where to look for nats-server: NATS_SERVER_BIN, the Debian package's path, then PATH. */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
+  for (const dir of (env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, "nats-server"));
+  for (const c of candidates) {
+    if (!c) continue;
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** How the user can get nats-server, for the error when none is found. */
+export const INSTALL_HINT =
+  "install nats-server (Debian/Ubuntu: `apt-get install nats-server`; macOS: `brew install nats-server`; " +
+  "or a release from https://github.com/nats-io/nats-server/releases) or set NATS_SERVER_BIN, or point NATS_URL at a running server";
+
+/** Outcome of probing a NATS URL: something answers, nothing listens, or it answers but refuses us. */
+export type ProbeResult = { kind: "ok" } | { kind: "absent"; error: unknown } | { kind: "refused"; error: unknown };
+
+/** Tries to connect once (short timeout, no retries) and closes again. */
+export async function probeNats(settings: NatsSettings, timeoutMs = 2000): Promise<ProbeResult> {
+  try {
+    const nc = await connect({ ...toConnectionOptions(settings), timeout: timeoutMs, maxReconnectAttempts: 0, reconnect: false });
+    await nc.close();
+    return { kind: "ok" };
+  } catch (error) {
+    const code = (error as { code?: string; cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code;
+    const text = String((error as Error)?.message ?? error);
+    const absent = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EHOSTUNREACH" || /refused|timeout/i.test(text);
+    return absent ? { kind: "absent", error } : { kind: "refused", error };
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      const port = typeof a === "object" && a ? a.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+    s.connect(port, "127.0.0.1");
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** Starts `nats-server -js` on 127.0.0.1 and a free port; resolves once it accepts connections. */
+export async function startLocalNats(bin: string): Promise<LocalNats> {
+  const storeDir = mkdtempSync(join(tmpdir(), "switchboard-demo-nats-"));
+  let lastError: unknown;
+  // A free port can be taken between choosing and binding it; try a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const child = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "-n", `switchboard-demo-${process.pid}`], {
+      stdio: ["ignore", "pipe", "pipe"],
+      // Own process group, so a terminal Ctrl-C does not stop it before the demo's components.
+      detached: true,
+    });
+    let output = "";
+    const collect = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    const started = Date.now();
+    let ready = false;
+    while (Date.now() - started < 10_000) {
+      const failed = await Promise.race([spawnError, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);
+      if (failed) throw new CliError(`cannot run ${bin}: ${failed.message}; ${INSTALL_HINT}`);
+      if (child.exitCode !== null) break;
+      if (/Server is ready/.test(output) && (await accepts(port))) {
+        ready = true;
+        break;
+      }
+    }
+    if (!ready) {
+      lastError = output.trim().split("\n").slice(-3).join(" | ") || "did not become ready";
+      child.kill("SIGKILL");
+      await exited(child);
+      continue;
+    }
+    // A last resort if the demo dies without cleaning up normally (uncaught error): never leave it running.
+    const onExit = () => child.kill("SIGKILL");
+    process.once("exit", onExit);
+    let stopped: Promise<void> | undefined;
+    return {
+      url: `nats://127.0.0.1:${port}`,
+      port,
+      pid: child.pid!,
+      storeDir,
+      stop() {
+        stopped ??= (async () => {
+          process.off("exit", onExit);
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill("SIGTERM");
+            const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+            await exited(child);
+            clearTimeout(t);
+          }
+          rmSync(storeDir, { recursive: true, force: true });
+        })();
+        return stopped;
+      },
+    };
+  }
+  rmSync(storeDir, { recursive: true, force: true });
+  throw new CliError(`the local nats-server (${bin}) did not start: ${String(lastError)}`);
+}
