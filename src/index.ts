@@ -5,3 +5,5 @@
  */
 export * from "./protocol/index.js";
 export * from "./agent/index.js";
+export * from "./coordinator/index.js";
+export * from "./client/index.js";

@@ -1,10 +1,18 @@
 /** The coordinator: the registry state machine and its NATS adapter (leadership, persistence, queries). */
+export { Coordinator, createCoordinator, type CoordinatorListener } from "./Coordinator.js";
 export { RegistryStateMachine } from "./RegistryStateMachine.js";
+export { isHeartbeat } from "./heartbeatCheck.js";
+export { encodeSnapshot, type SnapshotHeader } from "./SnapshotEncoder.js";
+export { registrationId, registryBucketName, leaseBucketName, REGISTRATION_NAMESPACE } from "./names.js";
+export { instanceKey } from "./RegistryStore.js";
 export type {
   ChangeReason,
+  CoordinatorOptions,
+  CoordinatorStats,
   HealthStatus,
   HeartbeatResult,
   InstanceState,
+  LeadershipChange,
   LoadedInstance,
   RegistryChange,
   RegistryEntry,

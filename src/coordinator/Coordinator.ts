@@ -1,0 +1,611 @@
+/**
+ * The coordinator: the NATS adapter around the registry state machine. It feeds the machine with
+ * announce/heartbeat/leave/register input, lets time pass, answers registry queries, and — while it
+ * holds the leadership lease — publishes every change on `<prefix>.registry.events` with a revision
+ * and saves the registry in KV. Every coordinator applies the same input, so replicas answer alike;
+ * followers also apply the leader's events, which are authoritative.
+ */
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { v4 as uuidv4 } from "uuid";
+import {
+  COORDINATOR_QUEUE,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_PREFIX,
+  InvalidInputLog,
+  Subjects,
+  createLogger,
+  decodeMessage,
+  encodeJson,
+  openNats,
+  respondError,
+  type CoordinatorLease,
+  type InstanceRecord,
+  type InstanceView,
+  type Logger,
+  type PersistedInstance,
+  type RegisterReply,
+  type RegistryEvent,
+  type RegistryQuery,
+  type RegistrySnapshot,
+  type Sync,
+} from "../protocol/index.js";
+import { isHeartbeat } from "./heartbeatCheck.js";
+import { Leadership } from "./Leadership.js";
+import { leaseBucketName, registrationId, registryBucketName } from "./names.js";
+import { RegistryStateMachine } from "./RegistryStateMachine.js";
+import { RegistryStore, instanceKey } from "./RegistryStore.js";
+import { encodeSnapshot } from "./SnapshotEncoder.js";
+import type { CoordinatorOptions, CoordinatorStats, LeadershipChange, RegistryChange, RegistryFilter } from "./types.js";
+
+const decoder = new TextDecoder();
+const EMPTY_QUERY: RegistryQuery = { v: 1 };
+/** Longest heartbeat interval a registration's record can state (the schema's limit); its TTL may be longer. */
+const MAX_RECORD_INTERVAL = 3_600_000;
+/** Targeted "please re-announce" requests per second, at most: a flood of made-up heartbeats must not become a sync flood. */
+const MAX_TARGETED_SYNCS_PER_SECOND = 200;
+/** How long a follower remembers a removal the leader has not confirmed (to publish it if it becomes leader). */
+const UNCONFIRMED_REMOVAL_MS = 60_000;
+
+/** A subscription to a coordinator event; `dispose()` removes the listener. */
+export interface CoordinatorListener {
+  dispose(): void;
+}
+
+/** A running coordinator. Create with {@link createCoordinator}. */
+export class Coordinator {
+  /** This coordinator's id. */
+  readonly id: string;
+  /** Subjects of this installation. */
+  readonly subjects: Subjects;
+  /** Refused input, counted per kind. */
+  readonly invalid: InvalidInputLog;
+  /** The registry (read it; the coordinator alone feeds it). */
+  readonly registry: RegistryStateMachine;
+
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly maxBytes: number;
+  private readonly leaseMs: number;
+  private readonly tickMs: number | undefined;
+  private readonly defaultTtlMs: number;
+  private readonly unknownSyncIntervalMs: number;
+  private readonly heartbeatPrefixLength: number;
+  private connection: NatsConnection | undefined;
+  private ownsConnection = false;
+  private readonly subs: Subscription[] = [];
+  private leadership: Leadership | undefined;
+  private store: RegistryStore | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private state: "new" | "starting" | "running" | "stopped" = "new";
+  private leader = false;
+  private revision = 0;
+  private connected = true;
+  private eventsPublished = 0;
+  private syncQuietUntil = 0;
+  private readonly unknownAsked = new Map<string, number>();
+  private syncBudget = { second: 0, used: 0 };
+  private readonly unconfirmedRemovals = new Map<string, { view: InstanceView; at: number }>();
+  private readonly changeListeners = new Set<(c: RegistryChange) => void>();
+  private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
+  private warnedRivalLeader = 0;
+
+  constructor(private readonly opts: CoordinatorOptions = {}) {
+    this.id = opts.id ?? `coord-${uuidv4().slice(0, 8)}`;
+    if (this.id.length === 0 || this.id.length > 128) throw new RangeError("coordinator id must be 1-128 characters");
+    this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
+    this.log = (opts.logger ?? createLogger("coordinator")).child({ coordinator: this.id });
+    this.invalid = new InvalidInputLog(this.log);
+    this.registry = new RegistryStateMachine(opts);
+    this.now = opts.now ?? Date.now;
+    this.maxBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.leaseMs = opts.leaseMs ?? 3000;
+    if (!(this.leaseMs >= 100)) throw new RangeError("leaseMs must be ≥ 100");
+    this.tickMs = opts.tickMs;
+    if (this.tickMs !== undefined && !(this.tickMs >= 1)) throw new RangeError("tickMs must be ≥ 1");
+    this.defaultTtlMs = opts.defaultRegisterTtlMs ?? 30_000;
+    this.unknownSyncIntervalMs = opts.unknownSyncIntervalMs ?? 1000;
+    this.heartbeatPrefixLength = `${this.subjects.prefix}.heartbeat.`.length;
+  }
+
+  /** The NATS connection; throws before {@link start}. */
+  get nc(): NatsConnection {
+    if (!this.connection) throw new Error("coordinator is not started");
+    return this.connection;
+  }
+
+  /** True while this coordinator holds the leadership lease (and publishes events). */
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** The last registry revision this coordinator published or saw. */
+  get currentRevision(): number {
+    return this.revision;
+  }
+
+  /** Calls `listener` for every change of this coordinator's registry (leader or not). */
+  onChange(listener: (c: RegistryChange) => void): CoordinatorListener {
+    this.changeListeners.add(listener);
+    return { dispose: () => this.changeListeners.delete(listener) };
+  }
+
+  /** Calls `listener` when this coordinator gains or loses leadership. */
+  onLeadershipChange(listener: (c: LeadershipChange) => void): CoordinatorListener {
+    this.leadershipListeners.add(listener);
+    return { dispose: () => this.leadershipListeners.delete(listener) };
+  }
+
+  /**
+   * Connects, loads the saved registry (answering with it at once), subscribes, competes for the lease
+   * and asks every agent to re-announce.
+   */
+  async start(): Promise<this> {
+    if (this.state !== "new") throw new Error(`coordinator cannot start from state ${this.state}`);
+    this.state = "starting";
+    const { nc, owned } = await openNats(this.opts.nats ? { nats: this.opts.nats } : { name: `sb-coordinator ${this.id}`, ...this.opts, nats: undefined });
+    this.connection = nc;
+    this.ownsConnection = owned;
+    try {
+      if (this.opts.jetstream !== false) await this.openJetStream(nc);
+      this.subscribe(nc);
+      await nc.flush();
+      if (this.leadership) await this.leadership.start();
+      else this.setLeader(true, this.revision);
+      this.state = "running";
+      this.publishSync("start");
+      this.scheduleTick();
+      void this.watchStatus(nc);
+      this.log.info({ prefix: this.subjects.prefix, leader: this.leader, instances: this.registry.size, revision: this.revision }, "coordinator started");
+      return this;
+    } catch (err) {
+      await this.halt(false);
+      throw err;
+    }
+  }
+
+  private async openJetStream(nc: NatsConnection): Promise<void> {
+    const replicas = this.opts.kvReplicas ?? 1;
+    const prefix = this.subjects.prefix;
+    try {
+      this.store = await RegistryStore.open(
+        nc,
+        registryBucketName(prefix),
+        { replicas, timeoutMs: 5000, intervalMs: this.opts.persistIntervalMs ?? 250, log: this.log },
+        { valueOf: (key) => this.persisted(key), revision: () => this.leaseValue() },
+      );
+    } catch (err) {
+      throw new Error(
+        `coordinator needs JetStream (KV) for persistence and leadership: ${(err as Error).message}. ` +
+          `Enable JetStream on nats-server (-js), or pass jetstream: false to run a single coordinator without them.`,
+        { cause: err },
+      );
+    }
+    const stored = await this.store.load();
+    const now = this.now();
+    this.registry.load(stored.instances, now);
+    this.revision = stored.revision;
+    this.leadership = await Leadership.open(nc, leaseBucketName(prefix), {
+      id: this.id,
+      leaseMs: this.leaseMs,
+      replicas,
+      now: this.now,
+      log: this.log,
+      revision: () => this.revision,
+      onChange: (leader, observed) => this.setLeader(leader, observed),
+    });
+  }
+
+  private subscribe(nc: NatsConnection): void {
+    const s = this.subjects;
+    const on = (subject: string, handler: (msg: Msg) => void, queue?: string) => {
+      this.subs.push(
+        nc.subscribe(subject, {
+          ...(queue ? { queue } : {}),
+          callback: (err, msg) => {
+            if (err) return;
+            try {
+              handler(msg);
+            } catch (e) {
+              // A bug must not take the coordinator down with it; the message is lost, nothing else.
+              this.log.error({ err: e, subject: msg.subject }, "coordinator handler failed");
+            }
+          },
+        }),
+      );
+    };
+    on(s.allInstanceEvents("heartbeat"), (m) => this.onHeartbeat(m));
+    on(s.allInstanceEvents("announce"), (m) => this.onAnnounce(m));
+    on(s.allInstanceEvents("leave"), (m) => this.onLeave(m));
+    on(s.registryEvents, (m) => this.onEvent(m));
+    on(s.registryQuery, (m) => this.onQuery(m), COORDINATOR_QUEUE);
+    // Not a queue group: every coordinator applies every registration (the id is derived, so they agree);
+    // the requester takes the first of the identical replies.
+    on(s.registryRegister, (m) => this.onRegister(m));
+  }
+
+  // ---- input -------------------------------------------------------------------------------------
+
+  /** The hot path: a plain JSON.parse, a hand-written schema check, two map lookups. */
+  private onHeartbeat(msg: Msg): void {
+    const data = msg.data;
+    if (data.length > this.maxBytes) {
+      this.invalid.record("heartbeat", `heartbeat message of ${data.length} bytes exceeds the ${this.maxBytes}-byte limit`, msg.subject);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(data));
+    } catch {
+      this.invalid.record("heartbeat", "heartbeat message is not valid JSON", msg.subject);
+      return;
+    }
+    if (!isHeartbeat(value)) {
+      const d = decodeMessage("heartbeat", data, this.maxBytes);
+      this.invalid.record("heartbeat", d.ok ? "heartbeat message is invalid" : d.error, msg.subject);
+      return;
+    }
+    const subject = msg.subject;
+    const service = value.service;
+    const id = value.id;
+    const p = this.heartbeatPrefixLength;
+    if (
+      subject.length !== p + service.length + 1 + id.length ||
+      !subject.startsWith(service, p) ||
+      subject.charCodeAt(p + service.length) !== 46 /* . */ ||
+      !subject.endsWith(id)
+    ) {
+      this.invalid.record("heartbeat", `heartbeat body names ${service}/${id}, not the instance of its subject`, subject);
+      return;
+    }
+    const r = this.registry.heartbeat(service, id, value.seq, value.inFlight, value.status, this.now());
+    if (r === "ok" || r === "stale") return;
+    if (r === "unknown") this.askToAnnounce(service, id);
+    else this.emit(r);
+  }
+
+  private onAnnounce(msg: Msg): void {
+    const d = decodeMessage("announce", msg.data, this.maxBytes);
+    if (!d.ok) {
+      this.invalid.record("announce", d.error, msg.subject);
+      return;
+    }
+    const record = d.value.instance;
+    if (!this.subjectNames(msg.subject, record.service, record.id)) {
+      this.invalid.record("announce", `announce body names ${record.service}/${record.id}, not the instance of its subject`, msg.subject);
+      return;
+    }
+    const c = this.registry.announce(record, this.now());
+    if (c) this.emit(c);
+  }
+
+  private onLeave(msg: Msg): void {
+    const d = decodeMessage("leave", msg.data, this.maxBytes);
+    if (!d.ok) {
+      this.invalid.record("leave", d.error, msg.subject);
+      return;
+    }
+    const { service, id } = d.value;
+    if (!this.subjectNames(msg.subject, service, id)) {
+      this.invalid.record("leave", `leave body names ${service}/${id}, not the instance of its subject`, msg.subject);
+      return;
+    }
+    const c = this.registry.leave(service, id, this.now());
+    if (c) this.emit(c);
+  }
+
+  private onRegister(msg: Msg): void {
+    if (!msg.reply) {
+      this.invalid.record("register", "register request without a reply subject", msg.subject);
+      return;
+    }
+    const d = decodeMessage("register", msg.data, this.maxBytes);
+    if (!d.ok) {
+      this.invalid.record("register", d.error, msg.subject);
+      respondError(msg, "BAD_REQUEST", d.error);
+      return;
+    }
+    const r = d.value;
+    const now = this.now();
+    const ttlMs = r.ttlMs ?? this.defaultTtlMs;
+    const id = registrationId(r.serviceName, r.serviceAddress);
+    const record: InstanceRecord = {
+      id,
+      service: r.serviceName,
+      version: r.version ?? "0.0.0",
+      endpoints: [],
+      heartbeatMs: Math.min(ttlMs, MAX_RECORD_INTERVAL),
+      startedAt: now,
+      address: r.serviceAddress,
+    };
+    if (r.metadata) record.metadata = r.metadata;
+    if (r.tags) record.tags = r.tags;
+    const c = this.registry.register(record, ttlMs, now);
+    if (c) this.emit(c);
+    const reply: RegisterReply = { v: 1, status: "success", id, service: r.serviceName };
+    msg.respond(encodeJson(reply));
+  }
+
+  private onQuery(msg: Msg): void {
+    if (!msg.reply) {
+      this.invalid.record("registry-query", "registry query without a reply subject", msg.subject);
+      return;
+    }
+    let query = EMPTY_QUERY;
+    // An empty body asks for everything (handy from the nats CLI).
+    if (msg.data.length > 0) {
+      const d = decodeMessage("registry-query", msg.data, this.maxBytes);
+      if (!d.ok) {
+        this.invalid.record("registry-query", d.error, msg.subject);
+        respondError(msg, "BAD_REQUEST", d.error);
+        return;
+      }
+      query = d.value;
+    }
+    const filter: RegistryFilter = {};
+    if (query.service !== undefined) filter.service = query.service;
+    if (query.states !== undefined) filter.states = query.states;
+    const parts = encodeSnapshot(
+      this.registry,
+      filter,
+      { revision: this.revision, coordinator: this.id, leader: this.leader, at: this.now() },
+      this.nc.info?.max_payload ?? 1024 * 1024,
+    );
+    for (const p of parts) msg.respond(p);
+  }
+
+  /** Another coordinator's event: track the revision; a follower reconciles with it. */
+  private onEvent(msg: Msg): void {
+    const d = decodeMessage("registry-event", msg.data, this.maxBytes + 4096);
+    if (!d.ok) {
+      this.invalid.record("registry-event", d.error, msg.subject);
+      return;
+    }
+    const ev = d.value;
+    if (ev.coordinator === this.id) return;
+    if (ev.revision > this.revision) this.revision = ev.revision;
+    if (this.leader) {
+      // Two leaders for a moment (a lease expiring under a paused process): the lease settles it.
+      const now = this.now();
+      if (now - this.warnedRivalLeader > 10_000) {
+        this.warnedRivalLeader = now;
+        this.log.warn({ other: ev.coordinator }, "another coordinator publishes registry events while this one leads");
+      }
+      void this.leadership?.step();
+      return;
+    }
+    const view = ev.instance;
+    if (ev.type === "removed") this.unconfirmedRemovals.delete(instanceKey(view.instance.service, view.instance.id));
+    const c = this.registry.applyLeaderEvent(ev.type, view, ev.at, this.now());
+    if (c) this.emit(c);
+  }
+
+  /** True when `subject` is `<prefix>.<kind>.<service>.<id>`. */
+  private subjectNames(subject: string, service: string, id: string): boolean {
+    const where = this.subjects.parseInstanceEvent(subject);
+    return where !== null && where.service === service && where.instance === id;
+  }
+
+  // ---- output ------------------------------------------------------------------------------------
+
+  private emit(c: RegistryChange): void {
+    if (this.leader) this.publish(c);
+    else if (c.type === "removed" && c.reason !== "leader") {
+      const v = c.view.instance;
+      this.unconfirmedRemovals.set(instanceKey(v.service, v.id), { view: c.view, at: c.at });
+    }
+    for (const l of this.changeListeners) {
+      try {
+        l(c);
+      } catch (err) {
+        this.log.warn({ err }, "registry change listener failed");
+      }
+    }
+  }
+
+  private publish(c: RegistryChange): void {
+    const v = c.view.instance;
+    const event: RegistryEvent = { v: 1, revision: ++this.revision, type: c.type, at: c.at, coordinator: this.id, instance: c.view };
+    try {
+      this.nc.publish(this.subjects.registryEvents, encodeJson(event));
+      this.eventsPublished++;
+    } catch (err) {
+      this.log.warn({ err }, "could not publish registry event");
+    }
+    this.registry.markPublished(v.service, v.id, c.type);
+    this.store?.markDirty(v.service, v.id);
+  }
+
+  private publishSync(reason: Sync["reason"], service?: string, id?: string): void {
+    const sync: Sync = { v: 1, coordinator: this.id, reason };
+    if (service !== undefined) sync.service = service;
+    if (id !== undefined) sync.id = id;
+    try {
+      this.nc.publish(this.subjects.sync, encodeJson(sync));
+    } catch (err) {
+      this.log.warn({ err }, "could not publish sync");
+    }
+    if (service === undefined) this.syncQuietUntil = this.now() + this.unknownSyncIntervalMs;
+  }
+
+  /** An unknown instance heartbeats: ask it (alone) to re-announce, rate-limited per instance and overall. */
+  private askToAnnounce(service: string, id: string): void {
+    const now = this.now();
+    // Right after a broadcast sync every agent re-announces anyway.
+    if (now < this.syncQuietUntil) return;
+    const key = `${service}.${id}`;
+    const last = this.unknownAsked.get(key);
+    if (last !== undefined && now - last < this.unknownSyncIntervalMs) return;
+    const second = Math.floor(now / 1000);
+    if (this.syncBudget.second !== second) this.syncBudget = { second, used: 0 };
+    if (this.syncBudget.used >= MAX_TARGETED_SYNCS_PER_SECOND) return;
+    this.syncBudget.used++;
+    this.unknownAsked.set(key, now);
+    this.publishSync("unknown-instance", service, id);
+  }
+
+  // ---- time --------------------------------------------------------------------------------------
+
+  private scheduleTick(): void {
+    if (this.state !== "running") return;
+    const shortest = this.registry.shortestInterval;
+    const interval = this.tickMs ?? (Number.isFinite(shortest) ? Math.min(250, Math.max(10, Math.round(shortest / 10))) : 250);
+    this.tickTimer = setTimeout(() => {
+      try {
+        this.tick();
+      } catch (err) {
+        this.log.error({ err }, "registry tick failed");
+      }
+      this.scheduleTick();
+    }, interval);
+    this.tickTimer.unref?.();
+  }
+
+  private tick(): void {
+    // Without a connection nobody can be heard: silence is not evidence (see the reconnect handling).
+    if (!this.connected) return;
+    const now = this.now();
+    for (const c of this.registry.tick(now)) this.emit(c);
+    if (this.unknownAsked.size > 0) {
+      for (const [k, t] of this.unknownAsked) if (now - t >= this.unknownSyncIntervalMs) this.unknownAsked.delete(k);
+    }
+    if (this.unconfirmedRemovals.size > 0) {
+      for (const [k, r] of this.unconfirmedRemovals) if (now - r.at >= UNCONFIRMED_REMOVAL_MS) this.unconfirmedRemovals.delete(k);
+    }
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (this.state !== "running") continue;
+      if (s.type === "disconnect") {
+        this.connected = false;
+        this.log.warn({ server: s.server }, "disconnected from NATS; liveness evaluation paused");
+      } else if (s.type === "reconnect") {
+        this.connected = true;
+        // Everyone gets a fresh interval: the live re-announce and heartbeat, the dead are detected normally.
+        this.registry.touchAll(this.now());
+        this.publishSync("reconnect");
+        void this.leadership?.step();
+        this.log.info({ server: s.server }, "reconnected; asked every agent to re-announce");
+      }
+    }
+  }
+
+  // ---- leadership and persistence ------------------------------------------------------------------
+
+  private setLeader(leader: boolean, observedRevision: number): void {
+    if (leader === this.leader) return;
+    this.leader = leader;
+    if (leader) {
+      if (observedRevision > this.revision) this.revision = observedRevision;
+      this.log.info({ revision: this.revision }, "leading: publishing registry events");
+      // Tell clients what the previous leader could not: removals we saw alone, states it never published.
+      const now = this.now();
+      for (const { view } of this.unconfirmedRemovals.values()) {
+        this.publish({ type: "removed", previous: null, reason: "reconcile", view, at: now });
+      }
+      this.unconfirmedRemovals.clear();
+      for (const c of this.registry.unpublished(now)) this.publish(c);
+      void this.rewriteStore();
+    } else {
+      this.log.info("following: another coordinator publishes registry events");
+    }
+    for (const l of this.leadershipListeners) {
+      try {
+        l({ leader, revision: this.revision });
+      } catch (err) {
+        this.log.warn({ err }, "leadership listener failed");
+      }
+    }
+  }
+
+  /** A new leader writes its whole registry: the previous leader's last writes may be missing. */
+  private async rewriteStore(): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    try {
+      const held = new Set<string>();
+      for (const e of this.registry.entries()) {
+        const k = instanceKey(e.record.service, e.record.id);
+        held.add(k);
+        store.markKey(k);
+      }
+      for (const k of await store.keys()) if (!held.has(k)) store.markKey(k);
+      store.markRevision();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "could not list the registry bucket");
+    }
+  }
+
+  private persisted(key: string): PersistedInstance | null {
+    const [, service, id] = key.split(".");
+    const e = service && id ? this.registry.get(service, id) : undefined;
+    if (!e) return null;
+    const p: PersistedInstance = { v: 1, view: this.registry.view(e) };
+    if (e.registered && e.ttlMs !== undefined) p.ttlMs = e.ttlMs;
+    return p;
+  }
+
+  private leaseValue(): CoordinatorLease {
+    return { v: 1, coordinator: this.id, revision: this.revision, at: this.now() };
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------
+
+  /** The registry as a snapshot (what a query with the same filter answers). */
+  snapshot(filter: RegistryFilter = {}): RegistrySnapshot {
+    const instances: InstanceView[] = [];
+    this.registry.forEach(filter, (e) => instances.push(this.registry.view(e)));
+    return { v: 1, revision: this.revision, coordinator: this.id, leader: this.leader, at: this.now(), instances };
+  }
+
+  /** Counters: inputs, refusals, events, persistence. */
+  stats(): CoordinatorStats {
+    const c = this.registry.counters;
+    return {
+      id: this.id,
+      leader: this.leader,
+      revision: this.revision,
+      instances: this.registry.size,
+      heartbeats: c.heartbeats,
+      staleHeartbeats: c.stale,
+      unknownHeartbeats: c.unknown,
+      eventsPublished: this.eventsPublished,
+      invalid: this.invalid.snapshot(),
+      invalidTotal: this.invalid.total,
+      persisted: this.store?.counters.written ?? 0,
+      persistFailures: this.store?.counters.failed ?? 0,
+    };
+  }
+
+  // ---- stopping --------------------------------------------------------------------------------------
+
+  /**
+   * Stops gracefully: stops taking input, writes what is pending to KV, releases the lease so another
+   * coordinator takes over at once, and closes the connection if the coordinator opened it.
+   */
+  async stop(): Promise<void> {
+    if (this.state === "stopped" || this.state === "new") return;
+    await this.halt(true);
+    this.log.info("coordinator stopped");
+  }
+
+  private async halt(graceful: boolean): Promise<void> {
+    this.state = "stopped";
+    clearTimeout(this.tickTimer);
+    const nc = this.connection;
+    if (nc && !nc.isClosed()) await Promise.allSettled(this.subs.map((s) => s.drain()));
+    this.subs.length = 0;
+    if (this.store) {
+      if (graceful && this.leader && nc && !nc.isClosed()) await this.store.flush().catch(() => {});
+      this.store.close();
+    }
+    await this.leadership?.stop(graceful).catch(() => {});
+    this.leader = false;
+    if (nc && this.ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+  }
+}
+
+/** Creates a coordinator. Call `start()` to run it. */
+export function createCoordinator(opts: CoordinatorOptions = {}): Coordinator {
+  return new Coordinator(opts);
+}
