@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createAgent, type Agent } from "../../src/agent/index.js";
-import { createCoordinator, type Coordinator, type RegistryChange } from "../../src/coordinator/index.js";
+import { createCoordinator, type Coordinator, type RegistryChange, type RegistryThresholds } from "../../src/coordinator/index.js";
 import { createRegistryCache, queryRegistry, RegistryQueryError, type RegistryCache } from "../../src/client/index.js";
 import { Subjects, decodeMessage, encodeJson, readErrorReply, type RegistryEvent } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
@@ -30,7 +30,7 @@ describe("coordinator with agents on a real nats-server", () => {
     await server.dispose();
   });
 
-  async function coordinator(prefix: string, extra: Parameters<typeof createCoordinator>[0] = {}): Promise<Coordinator> {
+  async function coordinator(prefix: string, extra: RegistryThresholds & { leaseMs?: number } = {}): Promise<Coordinator> {
     const c = createCoordinator({ servers: server.url, prefix, leaseMs: 600, persistIntervalMs: 50, ...extra });
     await c.start();
     cleanup.push(() => c.stop());
