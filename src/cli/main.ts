@@ -11,6 +11,7 @@ import { err as errColors } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
 import { alertsCommand } from "./commands/alerts.js";
 import { callCommand } from "./commands/call.js";
+import { coordinatorCommand } from "./commands/coordinator.js";
 import { demoServiceCommand } from "./commands/demoService.js";
 import { gatewayCommand } from "./commands/gateway.js";
 import { lsCommand } from "./commands/ls.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .enablePositionalOptions();
   const commands = [
+    coordinatorCommand(),
     lsCommand(),
     watchCommand(),
     callCommand(),
