@@ -59,6 +59,7 @@ function reply(b: Behaviour, request: Uint8Array): ReplyMessage {
   if (b === "ok") return { data: request };
   if (b === "no-responders") return { data: new Uint8Array(0), headers: headers(503, "No Responders") };
   if (b === "garbage") return { data: new TextEncoder().encode("<html>not json") };
+  if (b === "timeout") throw new Error("a timeout has no reply");
   if ("value" in b) return { data: encodeJson(b.value) };
   return errorReply(b.code, b.message, b.retryable);
 }

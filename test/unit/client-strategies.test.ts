@@ -33,7 +33,7 @@ function countPicks(s: Strategy, all: Candidate[], n: number, key?: () => string
 describe("round-robin", () => {
   it("takes each instance in turn: exactly equal shares", () => {
     const all = three();
-    const s = new RoundRobin();
+    const s: Strategy = new RoundRobin();
     expect([0, 1, 2, 3, 4, 5].map(() => s.pick(all, ctxOf(all)).id)).toEqual(["a", "b", "c", "a", "b", "c"]);
     const counts = countPicks(new RoundRobin(), all, 3000);
     expect([...counts.values()]).toEqual([1000, 1000, 1000]);
@@ -51,7 +51,7 @@ describe("random", () => {
 describe("weighted", () => {
   it("gives each instance exactly its weight in every window of sum(weights) picks, spread out", () => {
     const all = [cand("a", 1), cand("b", 2), cand("c", 3)];
-    const s = new Weighted();
+    const s: Strategy = new Weighted();
     const seq = Array.from({ length: 600 }, () => s.pick(all, ctxOf(all)).id);
     for (let w = 0; w < 600; w += 6) {
       const win = seq.slice(w, w + 6);
