@@ -43,7 +43,11 @@ describe("coordinator under bad input", () => {
     await waitFor(() => cache.instances("echo").length === 1, { what: "agent in cache" });
     baseline = await queryRegistry(nc, s);
     inbox = createInbox();
-    nc.subscribe(inbox, { callback: (_e, m) => replies.push(m) });
+    nc.subscribe(inbox, {
+      callback: (_e, m) => {
+        replies.push(m);
+      },
+    });
     await nc.flush();
   });
   afterAll(async () => {
