@@ -1,7 +1,8 @@
-/** The caller `switchboard call` uses. Interim: the gateway's fallback caller until the balanced client lands. */
+/** The balanced caller `switchboard call` uses: the Switchboard client, wrapped as the gateway wraps it. */
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { GatewayCaller } from "../gateway/index.js";
-import { createDefaultCaller } from "../gateway/defaultCaller.js";
+import { createClient, isStrategyName, STRATEGY_NAMES } from "../client/index.js";
+import { clientCaller, type GatewayCaller } from "../gateway/index.js";
+import { CliError } from "./CliError.js";
 
 /** Options of the CLI's caller. */
 export interface CliCallerOptions {
@@ -9,7 +10,11 @@ export interface CliCallerOptions {
   idempotent?: boolean;
 }
 
-/** Builds a caller on an open connection. */
-export async function createCliCaller(nc: NatsConnection, prefix: string, _opts: CliCallerOptions): Promise<GatewayCaller> {
-  return createDefaultCaller(nc, prefix);
+/** Builds a caller on an open connection (the connection stays the caller's owner's). */
+export async function createCliCaller(nc: NatsConnection, prefix: string, opts: CliCallerOptions): Promise<GatewayCaller> {
+  if (opts.strategy !== undefined && !isStrategyName(opts.strategy)) {
+    throw new CliError(`unknown strategy ${JSON.stringify(opts.strategy)}: use one of ${STRATEGY_NAMES.join(", ")}`, 2);
+  }
+  const client = await createClient({ nats: nc, prefix });
+  return clientCaller(client, opts);
 }

@@ -11,6 +11,7 @@ import { err as errColors } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
 import { alertsCommand } from "./commands/alerts.js";
 import { callCommand } from "./commands/call.js";
+import { collectorCommand } from "./commands/collector.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { demoServiceCommand } from "./commands/demoService.js";
 import { gatewayCommand } from "./commands/gateway.js";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   const commands = [
     coordinatorCommand(),
+    collectorCommand(),
     lsCommand(),
     watchCommand(),
     callCommand(),

@@ -25,7 +25,8 @@ import { addressOf, pickInstance } from "./pickInstance.js";
 import { parseJsonBody, readBody } from "./readBody.js";
 import { RegistryRequestError, RegistryUnavailableError, requestRegister, requestSnapshot } from "./RegistryRequests.js";
 import type { Gateway, GatewayCaller, GatewayOptions } from "./types.js";
-import { createDefaultCaller } from "./defaultCaller.js";
+import { createClient } from "../client/index.js";
+import { clientCaller } from "./clientCaller.js";
 
 const DEFAULT_PORT = 3000;
 const DEFAULT_HOST = "127.0.0.1";
@@ -244,7 +245,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       const opened = await openNats(opts);
       nc = opened.nc;
       owned = opened.owned;
-      caller = opts.caller ?? (await createDefaultCaller(nc, subjects.prefix));
+      caller = opts.caller ?? clientCaller(await createClient({ nats: nc, prefix: subjects.prefix }));
       const srv = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 }, onRequest);
       srv.keepAliveTimeout = 5_000;
       await new Promise<void>((resolve, reject) => {

@@ -2,6 +2,7 @@
 export { createGateway } from "./Gateway.js";
 export type { Gateway, GatewayOptions, GatewayCaller, GatewayCallOptions } from "./types.js";
 export { HttpError } from "./HttpError.js";
+export { clientCaller, UnknownServiceError, type ClientCallerOptions } from "./clientCaller.js";
 export { pickInstance, addressOf } from "./pickInstance.js";
 export {
   requestSnapshot,

@@ -29,7 +29,7 @@ describe("HTTP gateway", () => {
     await gateway.start();
     base = gateway.url;
     agent = createAgent({ servers: server.url, prefix, service: "echo", heartbeatMs: 100 });
-    agent.endpoint("echo", (payload) => ({ echo: payload }));
+    agent.endpoint("echo", (payload) => ({ echo: payload === undefined ? "(no payload)" : payload }));
     agent.endpoint("fail", () => {
       throw new Error("broken on purpose");
     });
@@ -83,7 +83,8 @@ describe("HTTP gateway", () => {
 
     const empty = await post("/call/echo/echo", "", {});
     expect(empty.status).toBe(200);
-    expect(await empty.json()).toStrictEqual({ echo: null });
+    // An empty HTTP body is forwarded as an empty NATS body: the handler sees no payload.
+    expect(await empty.json()).toStrictEqual({ echo: "(no payload)" });
 
     const failed = await post("/call/echo/fail", "{}");
     expect(failed.status).toBe(500);
