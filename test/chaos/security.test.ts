@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PermissionViolationError, connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { createAgent, type Agent } from "../../src/agent/index.js";
+import { createClient, queryRegistry, type Client, type RegistryCache } from "../../src/client/index.js";
+import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
 import { Subjects, connectNats, encodeJson, readErrorReply, toConnectionOptions, type NatsSettings } from "../../src/protocol/index.js";
 import { generateTestCertificates, type TestCertificates } from "../helpers/certs.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
@@ -40,6 +42,7 @@ describe("security: users and subject permissions", () => {
   let admin: NatsConnection;
   let seen: string[];
   let orders: Agent;
+  let coordinator: Coordinator;
   const as = (user: keyof typeof PASSWORDS): NatsSettings => ({ servers: server.url, user, pass: PASSWORDS[user] });
 
   beforeAll(async () => {
@@ -47,12 +50,15 @@ describe("security: users and subject permissions", () => {
     admin = await connectNats(as("switchboard"));
     seen = record(admin, `${prefix}.>`);
     await admin.flush();
+    coordinator = createCoordinator({ ...as("switchboard"), prefix, leaseMs: 600 });
+    await coordinator.start();
     orders = createAgent({ service: "orders", ...as("orders"), prefix, heartbeatMs: 100, metricsIntervalMs: 100 });
     orders.endpoint("echo", (p) => p);
     await orders.start();
   });
   afterAll(async () => {
     await orders?.stop();
+    await coordinator?.stop();
     await admin?.close();
     await server?.dispose();
   });
@@ -67,11 +73,16 @@ describe("security: users and subject permissions", () => {
       { what: "orders' own events" },
     );
     const web = await connectNats(as("web"));
+    const webRefused = violations(web);
+    // A caller under the `web` user: registry cache (query + events) and balanced calls on its inbox.
+    const client: Client = await createClient({ nats: web, prefix, timeoutMs: 1000, backoff: { baseMs: 5, capMs: 20 } });
     try {
-      const direct = await web.request(s.instance("orders", orders.id, "echo"), encodeJson({ hi: 1 }), { timeout: 2000 });
-      expect(direct.json()).toEqual({ hi: 1 });
+      await waitFor(() => (client.registry as RegistryCache).instances("orders").length === 1, { what: "orders routed by the web client" });
+      expect(await client.call("orders", "echo", { hi: 1 })).toEqual({ hi: 1 });
+      expect(client.stats().fallbackCalls).toBe(0);
       const queued = await web.request(s.service("orders", "echo"), encodeJson({ hi: 2 }), { timeout: 2000 });
       expect(queued.json()).toEqual({ hi: 2 });
+      expect(webRefused).toEqual([]);
       // Standard NATS tooling can still discover it.
       const ping = await web.request("$SRV.PING.orders", undefined, { timeout: 2000 }).catch((e: unknown) => e);
       // `web` may not publish on $SRV (not in its allow list): the server refuses, so no reply comes.
@@ -79,6 +90,7 @@ describe("security: users and subject permissions", () => {
       const adminPing = await admin.request("$SRV.PING.orders", undefined, { timeout: 2000 });
       expect(adminPing.json<{ id: string }>().id).toBe(orders.id);
     } finally {
+      await client.close();
       await web.close();
     }
     expect(own).toEqual([]);
@@ -88,6 +100,7 @@ describe("security: users and subject permissions", () => {
   it("the server refuses a service's announce, heartbeat, leave and metrics as another service", async () => {
     const nc = await connectNats(as("orders"));
     const refused = violations(nc);
+    const before = seen.length;
     try {
       const forged = ["announce", "heartbeat", "leave", "metrics"].map((kind) => `${prefix}.${kind}.billing.forged-1`);
       const body = encodeJson({ v: 1, id: "forged-1", service: "billing", seq: 1, sentAt: Date.now(), inFlight: 0, status: "ok" });
@@ -103,8 +116,38 @@ describe("security: users and subject permissions", () => {
       // A round trip through the observer's server connection: nothing forged got through.
       await admin.flush();
       await sleep(100);
-      for (const subject of [...forged, ...infra]) expect(seen).not.toContain(subject);
+      for (const subject of [...forged, ...infra]) expect(seen.slice(before)).not.toContain(subject);
       console.log(`security: ${refused.length} forged publishes refused by the server, 0 delivered`);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("a service that forges another service's name in the body on its own subjects is refused by the coordinator", async () => {
+    const nc = await connectNats(as("orders"));
+    const refusedByServer = violations(nc);
+    const before = coordinator.stats();
+    const eventsBefore = seen.filter((subj) => subj === s.registryEvents).length;
+    try {
+      const forgedId = "forged-2";
+      const billingRecord = { id: forgedId, service: "billing", version: "1.0.0", endpoints: ["charge"], heartbeatMs: 100, startedAt: Date.now() };
+      // Its own subjects (the server lets these through), bodies naming billing or another orders instance.
+      nc.publish(s.announce("orders", forgedId), encodeJson({ v: 1, instance: billingRecord }));
+      nc.publish(s.heartbeat("orders", forgedId), encodeJson({ v: 1, id: forgedId, service: "billing", seq: 1, sentAt: Date.now(), inFlight: 0, status: "ok" }));
+      nc.publish(s.leave("orders", forgedId), encodeJson({ v: 1, id: orders.id, service: "orders", reason: "stop" }));
+      nc.publish(s.heartbeat("orders", forgedId), encodeJson({ v: 1, id: orders.id, service: "orders", seq: 1e9, sentAt: Date.now(), inFlight: 0, status: "draining" }));
+      await nc.flush();
+      await waitFor(() => coordinator.stats().invalidTotal - before.invalidTotal === 4, { what: "4 refusals by the coordinator" });
+      const after = coordinator.stats();
+      expect(after.invalid.announce! - (before.invalid.announce ?? 0)).toBe(1);
+      expect(after.invalid.heartbeat! - (before.invalid.heartbeat ?? 0)).toBe(2);
+      expect(after.invalid.leave! - (before.invalid.leave ?? 0)).toBe(1);
+      expect(refusedByServer).toEqual([]);
+      // The registry: orders is still up and healthy, billing never appeared, no event was published for it.
+      const snap = await queryRegistry(admin, s);
+      expect(snap.instances.map((v) => [v.instance.service, v.instance.id, v.state, v.status])).toEqual([["orders", orders.id, "up", "ok"]]);
+      expect(seen.filter((subj) => subj === s.registryEvents).length).toBe(eventsBefore);
+      console.log(`security: coordinator refused ${after.invalidTotal - before.invalidTotal} forged bodies on the service's own subjects`);
     } finally {
       await nc.close();
     }
@@ -177,6 +220,7 @@ describe("security: TLS with a test CA", () => {
   let certs: TestCertificates;
   let server: NatsServer;
   let agent: Agent;
+  let coordinator: Coordinator;
   const prefix = "sb";
   const s = new Subjects(prefix);
 
@@ -201,16 +245,33 @@ describe("security: TLS with a test CA", () => {
     });
     agent.endpoint("echo", (p) => p);
     await agent.start();
+    coordinator = createCoordinator({ servers: server.url, tls: tls(), prefix, leaseMs: 600 });
+    await coordinator.start();
   });
   afterAll(async () => {
     await agent?.stop();
+    await coordinator?.stop();
     await server?.dispose();
     certs?.dispose();
   });
 
   const tls = () => ({ caFile: certs.caFile, certFile: certs.clientCert, keyFile: certs.clientKey });
 
-  it("an agent and a caller talk over mutual TLS", async () => {
+  it("coordinator, registry cache and balanced calls work over mutual TLS", async () => {
+    const client = await createClient({ servers: server.url, tls: tls(), prefix, timeoutMs: 1000 });
+    try {
+      expect(client.nc.info?.tls_required).toBe(true);
+      await waitFor(() => (client.registry as RegistryCache).instances("secure").length === 1, { what: "routed over TLS" });
+      for (let i = 0; i < 20; i++) expect(await client.call("secure", "echo", { i })).toEqual({ i });
+      expect(client.stats()).toMatchObject({ succeeded: 20, failed: 0, fallbackCalls: 0 });
+      expect(coordinator.isLeader).toBe(true);
+      console.log("security: 20 balanced calls over mutual TLS, 0 failed");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("an agent and a raw caller talk over mutual TLS", async () => {
     const nc = await connectNats({ servers: server.url, tls: tls() });
     try {
       expect(nc.info?.tls_required).toBe(true);
