@@ -1,0 +1,62 @@
+/** SMTP settings from the environment, and the nodemailer transport built from them. */
+import { hostname } from "node:os";
+import nodemailer, { type Transporter } from "nodemailer";
+import { parseRecipients } from "./Router.js";
+import type { SmtpSettings } from "./types.js";
+
+function bool(v: string | undefined): boolean | undefined {
+  if (v === undefined || v === "") return undefined;
+  return /^(1|true|yes|on)$/i.test(v.trim());
+}
+
+/**
+ * Reads SMTP_HOST (default localhost), SMTP_PORT (default 465 when SMTP_SECURE, else 587),
+ * SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_FROM (default `switchboard@<hostname>`) and
+ * SMTP_TLS_REJECT_UNAUTHORIZED (default true).
+ */
+export function smtpSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): SmtpSettings {
+  const secure = bool(env.SMTP_SECURE) ?? false;
+  const port = env.SMTP_PORT ? Number(env.SMTP_PORT) : secure ? 465 : 587;
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`SMTP_PORT ${JSON.stringify(env.SMTP_PORT)} is not a port number`);
+  const s: SmtpSettings = {
+    host: env.SMTP_HOST || "localhost",
+    port,
+    secure,
+    from: env.SMTP_FROM || `switchboard@${hostname().replace(/[^A-Za-z0-9.-]/g, "") || "localhost"}`,
+  };
+  if (env.SMTP_USER) s.user = env.SMTP_USER;
+  if (env.SMTP_PASS) s.pass = env.SMTP_PASS;
+  const reject = bool(env.SMTP_TLS_REJECT_UNAUTHORIZED);
+  if (reject !== undefined) s.rejectUnauthorized = reject;
+  return s;
+}
+
+/** Recipients of alerts no route takes: SMTP_TO (comma-separated). */
+export function recipientsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return parseRecipients(env.SMTP_TO, "SMTP_TO");
+}
+
+/** The sender's address checked, and the domain for Message-IDs. */
+export function senderDomain(from: string): string {
+  const [address] = parseRecipients(from, "SMTP_FROM");
+  return address!.split("@")[1]!;
+}
+
+/**
+ * A nodemailer SMTP transport. Not pooled: each mail opens its own connection, so an SMTP outage
+ * leaves no broken pooled socket behind, and recovery needs nothing but the next attempt.
+ */
+export function createSmtpTransport(s: SmtpSettings): Transporter {
+  const timeout = s.timeoutMs ?? 10_000;
+  return nodemailer.createTransport({
+    host: s.host,
+    port: s.port,
+    secure: s.secure,
+    auth: s.user !== undefined ? { user: s.user, pass: s.pass ?? "" } : undefined,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: 3 * timeout,
+    tls: { rejectUnauthorized: s.rejectUnauthorized ?? true },
+    logger: false,
+  });
+}
