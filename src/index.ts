@@ -7,3 +7,5 @@ export * from "./protocol/index.js";
 export * from "./agent/index.js";
 export * from "./coordinator/index.js";
 export * from "./client/index.js";
+export * from "./monitor/index.js";
+export * from "./notify/index.js";
