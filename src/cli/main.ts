@@ -16,6 +16,8 @@ import { coordinatorCommand } from "./commands/coordinator.js";
 import { demoServiceCommand } from "./commands/demoService.js";
 import { gatewayCommand } from "./commands/gateway.js";
 import { lsCommand } from "./commands/ls.js";
+import { notifierCommand } from "./commands/notifier.js";
+import { demoCommand } from "./commands/demo.js";
 import { watchCommand } from "./commands/watch.js";
 
 /** The package version, read from package.json (found from src/cli or dist/src/cli). */
@@ -43,12 +45,14 @@ export function buildProgram(): Command {
   const commands = [
     coordinatorCommand(),
     collectorCommand(),
+    notifierCommand(),
+    gatewayCommand(),
     lsCommand(),
     watchCommand(),
     callCommand(),
     alertsCommand(),
     ackCommand(),
-    gatewayCommand(),
+    demoCommand(),
     demoServiceCommand(),
   ];
   for (const c of commands) program.addCommand(c);

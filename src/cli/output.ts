@@ -74,16 +74,16 @@ export function printJsonLine(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
 
-/** Colours an instance state: up green, suspect yellow, down red, removed dim. */
-export function colorState(state: string, colors: Colors = out): string {
+/** Colours an instance state (or `label`, shown in the state's colour): up green, suspect yellow, down red, removed dim. */
+export function colorState(state: string, colors: Colors = out, label: string = state): string {
   switch (state) {
     case "up":
-      return colors.green(state);
+      return colors.green(label);
     case "suspect":
-      return colors.yellow(state);
+      return colors.yellow(label);
     case "down":
-      return colors.red(state);
+      return colors.red(label);
     default:
-      return colors.dim(state);
+      return colors.dim(label);
   }
 }

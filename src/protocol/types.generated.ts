@@ -353,6 +353,10 @@ export interface CliConfig {
     user?: string;
     password?: string;
     from?: string;
+    /**
+     * This interface was referenced by `CliConfig`'s JSON-Schema
+     * via the `definition` "recipients".
+     */
     to?: string | string[];
   };
   coordinator?: {
@@ -374,9 +378,82 @@ export interface CliConfig {
   };
   notifier?: {
     /**
-     * Durable consumer name shared by notifier replicas.
+     * Notifier id shown in ack replies (default notifier-<random>).
      */
-    name?: string;
+    id?: string;
+    /**
+     * Durable consumer name shared by notifier replicas (default notifier).
+     */
+    durable?: string;
+    /**
+     * Recipients of alerts no route takes.
+     */
+    to?: string | string[];
+    /**
+     * @maxItems 100
+     */
+    routes?: {
+      name?: string;
+      /**
+       * Severities this route takes (default all).
+       */
+      severity?: string | string[];
+      /**
+       * Services this route takes (default all).
+       */
+      service?: string | string[];
+      /**
+       * This interface was referenced by `CliConfig`'s JSON-Schema
+       * via the `definition` "recipients".
+       */
+      to: string | string[];
+      continue?: boolean;
+      groupBy?: string[];
+      /**
+       * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+       *
+       * This interface was referenced by `CliConfig`'s JSON-Schema
+       * via the `definition` "duration".
+       */
+      groupWait?: string | number;
+      /**
+       * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+       *
+       * This interface was referenced by `CliConfig`'s JSON-Schema
+       * via the `definition` "duration".
+       */
+      groupInterval?: string | number;
+      /**
+       * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+       *
+       * This interface was referenced by `CliConfig`'s JSON-Schema
+       * via the `definition` "duration".
+       */
+      repeatInterval?: string | number;
+    }[];
+    groupBy?: string[];
+    /**
+     * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+     *
+     * This interface was referenced by `CliConfig`'s JSON-Schema
+     * via the `definition` "duration".
+     */
+    groupWait?: string | number;
+    /**
+     * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+     *
+     * This interface was referenced by `CliConfig`'s JSON-Schema
+     * via the `definition` "duration".
+     */
+    groupInterval?: string | number;
+    /**
+     * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+     *
+     * This interface was referenced by `CliConfig`'s JSON-Schema
+     * via the `definition` "duration".
+     */
+    repeatInterval?: string | number;
+    externalUrl?: string;
   };
   gateway?: {
     port?: number;

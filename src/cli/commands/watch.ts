@@ -13,7 +13,7 @@ import { open, withCommonOptions } from "./common.js";
 export function renderEvent(e: RegistryEvent): string {
   const v = e.instance;
   const extra = v.instance.address ? ` ${v.instance.address}` : "";
-  return `${out.dim(clock(e.at))}  ${colorState(e.type.toUpperCase().padEnd(7), out)}  ${out.bold(v.instance.service)}  ${v.instance.id}${extra}  ${out.dim(`rev ${e.revision}`)}`;
+  return `${out.dim(clock(e.at))}  ${colorState(e.type, out, e.type.toUpperCase())}${" ".repeat(8 - e.type.length)}  ${out.bold(v.instance.service)}  ${v.instance.id}${extra}  ${out.dim(`rev ${e.revision}`)}`;
 }
 
 /** Builds the `watch` command. */
@@ -51,7 +51,7 @@ export function watchCommand(): Command {
           else {
             for (const v of snap.instances) {
               process.stdout.write(
-                `${out.dim(clock(snap.at))}  ${colorState(v.state.padEnd(7), out)}  ${out.bold(v.instance.service)}  ${v.instance.id}  ${out.dim("(current)")}\n`,
+                `${out.dim(clock(snap.at))}  ${colorState(v.state, out)}${" ".repeat(8 - v.state.length)}  ${out.bold(v.instance.service)}  ${v.instance.id}  ${out.dim("(current)")}\n`,
               );
             }
           }

@@ -60,7 +60,8 @@ export function renderFrame(s: DemoViewState, c: Colors, width = 100): string[] 
   ];
   for (const i of s.instances) {
     const proc = i.process === "killed" ? c.red("killed with SIGKILL") : i.process === "running" ? c.dim(`pid ${i.pid}`) : c.dim(i.process);
-    lines.push(`  #${i.n}  ${short(i.id).padEnd(10)} ${colorState((i.state ?? "…").padEnd(8), c)} ${proc}`);
+    const st = i.state ?? "…";
+    lines.push(`  #${i.n}  ${short(i.id).padEnd(10)} ${colorState(st, c)}${" ".repeat(Math.max(1, 9 - st.length))}${proc}`);
   }
   lines.push("");
   const failed = s.failed === 0 ? c.green("0 failed") : c.red(`${s.failed} failed`);

@@ -21,20 +21,24 @@ export interface LocalNats {
   stop(): Promise<void>;
 }
 
-/** Where to look for nats-server: NATS_SERVER_BIN, the Debian package's path, then PATH. */
+/**
+ * Where to look for nats-server: NATS_SERVER_BIN when set (and only there: an explicit choice is not
+ * second-guessed), else the Debian package's path, /usr/local/bin, then PATH.
+ */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
+  if (env.NATS_SERVER_BIN) return executable(env.NATS_SERVER_BIN) ? env.NATS_SERVER_BIN : undefined;
+  const candidates = ["/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
   for (const dir of (env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, "nats-server"));
-  for (const c of candidates) {
-    if (!c) continue;
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // not here
-    }
+  return candidates.find(executable);
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
 /** How the user can get nats-server, for the error when none is found. */
