@@ -2,7 +2,8 @@
  * The two registry requests every tool needs: a snapshot (`<prefix>.registry.query`) and a
  * registration without an agent (`<prefix>.registry.register`), with their failures typed.
  */
-import { createInbox, errors, type NatsConnection } from "@nats-io/transport-node";
+import { errors, type NatsConnection } from "@nats-io/transport-node";
+import { queryRegistry, RegistryQueryError } from "../client/index.js";
 import {
   decodeMessage,
   encodeJson,
@@ -58,8 +59,8 @@ async function request(nc: NatsConnection, subject: string, body: unknown, timeo
 }
 
 /**
- * Asks a coordinator for the registry (optionally one service, some states). A snapshot too large
- * for one message arrives as several replies (`part` 1..`parts`) on the same inbox; they are joined.
+ * Asks a coordinator for the registry (optionally one service, some states), joining a snapshot
+ * split into parts (the client's {@link queryRegistry}), with its failures as this module's errors.
  */
 export async function requestSnapshot(
   nc: NatsConnection,
@@ -67,44 +68,21 @@ export async function requestSnapshot(
   query: Omit<RegistryQuery, "v"> = {},
   timeoutMs = 3000,
 ): Promise<RegistrySnapshot> {
-  const subject = subjects.registryQuery;
-  const inbox = createInbox();
-  const sub = nc.subscribe(inbox);
-  const timer = setTimeout(() => sub.unsubscribe(), timeoutMs);
   try {
-    nc.publish(subject, encodeJson({ v: 1, ...query } satisfies RegistryQuery), { reply: inbox });
-    let first: RegistrySnapshot | undefined;
-    const parts = new Map<number, RegistrySnapshot>();
-    for await (const msg of sub) {
-      if (msg.data.length === 0 && msg.headers?.code === 503) {
+    return await queryRegistry(nc, subjects, query, { timeoutMs, maxBytes: MAX_SNAPSHOT_BYTES });
+  } catch (err) {
+    if (!(err instanceof RegistryQueryError)) throw err;
+    switch (err.reason) {
+      case "no-coordinator":
         throw new RegistryUnavailableError(
-          `no coordinator answers on ${subject}: start one with \`switchboard coordinator\` (same --prefix)`,
+          `no coordinator answers on ${subjects.registryQuery}: start one with \`switchboard coordinator\` (same --prefix)`,
           "no-coordinator",
         );
-      }
-      const error = readErrorReply(msg);
-      if (error) throw new RegistryRequestError(error.code, error.message);
-      const decoded = decodeMessage("registry-snapshot", msg.data, MAX_SNAPSHOT_BYTES);
-      if (!decoded.ok) throw new RegistryUnavailableError(`unusable registry snapshot: ${decoded.error}`, "bad-reply");
-      const snap = decoded.value;
-      if (snap.parts === undefined || snap.parts <= 1) return snap;
-      // Parts of one snapshot share coordinator and revision; anything else is a stray reply.
-      if (first && (snap.coordinator !== first.coordinator || snap.revision !== first.revision)) continue;
-      first ??= snap;
-      parts.set(snap.part ?? 1, snap);
-      if (parts.size >= snap.parts) {
-        const instances = [...parts.keys()].sort((a, b) => a - b).flatMap((k) => parts.get(k)!.instances);
-        const { part: _part, parts: _parts, ...rest } = first;
-        return { ...rest, instances };
-      }
+      case "refused":
+        throw new RegistryRequestError(err.code ?? "BAD_REQUEST", err.message);
+      default:
+        throw new RegistryUnavailableError(err.message, err.reason);
     }
-    throw new RegistryUnavailableError(
-      first ? `registry snapshot incomplete after ${timeoutMs} ms (${parts.size} of ${first.parts} parts)` : `no coordinator answered on ${subject} within ${timeoutMs} ms`,
-      "timeout",
-    );
-  } finally {
-    clearTimeout(timer);
-    sub.unsubscribe();
   }
 }
 
