@@ -151,6 +151,17 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * Closes the breaker and forgets its failures: they said nothing about the instance (the client
+   * itself was cut off from NATS, so every attempt failed whatever the instance's health).
+   */
+  forgive(now: number, reason = "forgiven"): void {
+    this.probeInFlight = false;
+    this.reset();
+    this.cooldown = this.baseCooldown;
+    if (this._state !== "closed") this.transition("closed", reason, now);
+  }
+
   /** Failures in a row while closed. */
   get consecutiveFailures(): number {
     return this.consecutive;

@@ -90,6 +90,19 @@ export class Client {
     });
     this.onRetry = this.executor.onRetry;
     this.onGiveUp = this.executor.onGiveUp;
+    void this.watchConnection(clock);
+  }
+
+  /**
+   * While the client's connection is down every attempt fails, so every breaker opens; after the
+   * reconnect that would eject every healthy instance for a whole cool-down. Those failures were the
+   * client's own: forgive them when the connection is back.
+   */
+  private async watchConnection(clock: Clock): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closing) break;
+      if (s.type === "reconnect") this.router.forgiveAll(clock.now(), "client-reconnected");
+    }
   }
 
   /**

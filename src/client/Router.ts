@@ -288,6 +288,18 @@ export class Router {
     return t;
   }
 
+  /**
+   * Closes every breaker and forgets their failures (see {@link CircuitBreaker.forgive}): after the
+   * client's own connection came back, the attempts that failed while it was down are no evidence
+   * against any instance.
+   */
+  forgiveAll(now: number, reason: string): void {
+    for (const svc of this.services.values()) {
+      svc.fallback.forgive(now, reason);
+      for (const b of svc.breakers.values()) b.forgive(now, reason);
+    }
+  }
+
   /** Stops listening to the registry source. */
   close(): void {
     const s = this.subscription as { dispose?: () => void; unsubscribe?: () => void } | (() => void) | undefined;
