@@ -37,7 +37,7 @@ describe("agent on a real nats-server", () => {
     const prefix = uniquePrefix();
     const s = new Subjects(prefix);
     const seen: Array<{ subject: string; data: Uint8Array }> = [];
-    const sub = nc.subscribe(`${prefix}.>`, { callback: (_e, m) => seen.push({ subject: m.subject, data: m.data }) });
+    const sub = nc.subscribe(`${prefix}.>`, { callback: (_e, m) => void seen.push({ subject: m.subject, data: m.data }) });
     await nc.flush();
     const agent = await started(prefix, undefined, { metadata: { zone: "a" }, tags: ["blue"], weight: 2 });
     await waitFor(() => seen.filter((m) => m.subject === s.heartbeat("calc", agent.id)).length >= 3, { what: "3 heartbeats" });
@@ -149,7 +149,7 @@ describe("agent on a real nats-server", () => {
     const prefix = uniquePrefix();
     const s = new Subjects(prefix);
     const announces: number[] = [];
-    const sub = nc.subscribe(`${prefix}.announce.calc.*`, { callback: () => announces.push(Date.now()) });
+    const sub = nc.subscribe(`${prefix}.announce.calc.*`, { callback: () => void announces.push(Date.now()) });
     await nc.flush();
     const agent = await started(prefix, undefined, { heartbeatMs: 5000 });
     await waitFor(() => announces.length === 1, { what: "the announce at start" });
@@ -174,7 +174,7 @@ describe("agent on a real nats-server", () => {
     const b = await started(prefix);
     const pings: Array<Record<string, unknown>> = [];
     const inbox = `_INBOX.${prefix}`;
-    const sub = nc.subscribe(inbox, { callback: (_e, m) => pings.push(m.json()) });
+    const sub = nc.subscribe(inbox, { callback: (_e, m) => void pings.push(m.json()) });
     nc.publish("$SRV.PING.calc", undefined, { reply: inbox });
     await waitFor(() => pings.length >= 2, { what: "two ping responses" });
     await sleep(100);
