@@ -90,8 +90,8 @@ class CollectorImpl implements Collector {
     this.log = (opts.logger ?? createLogger("collector")).child({ collector: this.id });
     this.invalid = new InvalidInputLog(this.log);
     this.now = opts.now ?? Date.now;
-    this.stepMs = opts.evaluationIntervalMs ?? 1000;
-    this.delayMs = opts.evaluationDelayMs ?? 250;
+    this.stepMs = opts.evaluationIntervalMs ?? 500;
+    this.delayMs = opts.evaluationDelayMs ?? 200;
     if (!Number.isInteger(this.stepMs) || this.stepMs < 10) throw new RangeError("evaluationIntervalMs must be an integer ≥ 10");
     if (!Number.isInteger(this.delayMs) || this.delayMs < 0) throw new RangeError("evaluationDelayMs must be a non-negative integer");
     // A bad rules file stops the collector here, before it connects to anything.
@@ -102,6 +102,7 @@ class CollectorImpl implements Collector {
       retentionMs: this.retentionMs,
       staleIntervals: opts.staleIntervals ?? 3,
       staleSlackMs: this.stepMs,
+      minSpacingMs: this.stepMs / 2,
     });
     this.evaluator = new RuleEvaluator({ generator: this.id });
   }

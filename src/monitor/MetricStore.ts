@@ -52,6 +52,12 @@ export interface MetricStoreOptions {
   /** An instance whose newest sample at time t is older than `staleIntervals × intervalMs + staleSlackMs` is left out. */
   staleIntervals: number;
   staleSlackMs: number;
+  /**
+   * Samples closer together than this (or than half the instance's interval, if smaller) replace
+   * each other instead of accumulating: cumulative counters lose nothing by it, and an instance
+   * publishing faster than it should cannot grow the collector's memory without bound.
+   */
+  minSpacingMs?: number;
 }
 
 const EMPTY = new Map<never, never>();
@@ -132,7 +138,14 @@ export class MetricStore {
     // Keep time order even if an agent's clock stepped back.
     let i = inst.samples.length;
     while (i > 0 && inst.samples[i - 1]!.t > sample.t) i--;
-    inst.samples.splice(i, 0, sample);
+    const prev = inst.samples[i - 1];
+    const spacing = Math.min(this.opts.minSpacingMs ?? 0, inst.intervalMs / 2);
+    // Replace the newest sample while it and this one lie within `spacing` of the one before them.
+    if (i === inst.samples.length && i >= 2 && prev!.seq > 0 && sample.t - inst.samples[i - 2]!.t < spacing) {
+      inst.samples[i - 1] = sample;
+    } else {
+      inst.samples.splice(i, 0, sample);
+    }
     const newest = inst.samples[inst.samples.length - 1]!.t;
     const cutoff = newest - this.opts.retentionMs;
     // Keep one sample at or before the cutoff: it is the base of a full window.

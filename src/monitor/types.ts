@@ -70,10 +70,10 @@ export type CollectorOptions = NatsSource & {
   id?: string;
   /** Alert rules: compiled rules, or the path of a JSON/YAML rules file. Default none. */
   rules?: CompiledRule[] | string;
-  /** Evaluation step in ms (default 1000). Steps are aligned to the clock so all collectors step together. */
+  /** Evaluation step in ms (default 500). Steps are aligned to the clock so all collectors step together. */
   evaluationIntervalMs?: number;
   /**
-   * How long after a step's end the step is evaluated (default 250 ms), so metric snapshots stamped
+   * How long after a step's end the step is evaluated (default 200 ms), so metric snapshots stamped
    * before it have arrived at every collector; this is what makes replicas agree on alert start times.
    */
   evaluationDelayMs?: number;

@@ -32,6 +32,9 @@ import { Router, type ResolvedRoute } from "./Router.js";
 import { createSmtpTransport, recipientsFromEnv, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
 import type { MailNotifier, MailNotifierOptions, NotifierStats, SentMail, SmtpSettings } from "./types.js";
 
+/** Mails sent at the same time at most. */
+const SEND_CONCURRENCY = 4;
+
 /** Largest alert event accepted from the stream. */
 const MAX_ALERT_BYTES = 256 * 1024;
 
@@ -130,7 +133,7 @@ class MailNotifierImpl implements MailNotifier {
         const route = this.router.byName(rec.route);
         if (route) this.grouper.restoreFiring(route, rec.alert, rec.lastSentAt, now);
       }
-      this.transport = createSmtpTransport(this.smtp);
+      this.transport = createSmtpTransport(this.smtp, SEND_CONCURRENCY);
       this.ackSub = nc.subscribe(this.subjects.alertAck, {
         callback: (err, msg) => {
           if (!err) void this.onAck(msg);
@@ -243,7 +246,9 @@ class MailNotifierImpl implements MailNotifier {
     this.flushing = (async () => {
       do {
         this.flushAgain = false;
-        for (const n of this.grouper.due(this.now())) await this.send(n);
+        // A few mails at once: one slow SMTP exchange should not hold up every other group.
+        const due = this.grouper.due(this.now());
+        for (let i = 0; i < due.length; i += SEND_CONCURRENCY) await Promise.all(due.slice(i, i + SEND_CONCURRENCY).map((n) => this.send(n)));
       } while (this.flushAgain && this.running);
     })()
       .catch((err) => this.log.error({ err }, "notification flush failed"))

@@ -43,12 +43,17 @@ export function senderDomain(from: string): string {
 }
 
 /**
- * A nodemailer SMTP transport. Not pooled: each mail opens its own connection, so an SMTP outage
- * leaves no broken pooled socket behind, and recovery needs nothing but the next attempt.
+ * A pooled nodemailer SMTP transport (up to `maxConnections` connections, reused): a new connection
+ * costs a TCP handshake, the greeting (some servers, smtp-server among them, pause 100 ms there to
+ * catch early talkers) and EHLO, which would otherwise be paid by every alert mail. A pooled
+ * connection the server closed (restart, outage) fails its send, which the notifier retries.
  */
-export function createSmtpTransport(s: SmtpSettings): Transporter {
+export function createSmtpTransport(s: SmtpSettings, maxConnections = 4): Transporter {
   const timeout = s.timeoutMs ?? 10_000;
   return nodemailer.createTransport({
+    pool: true,
+    maxConnections,
+    maxMessages: 500,
     host: s.host,
     port: s.port,
     secure: s.secure,

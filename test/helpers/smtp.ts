@@ -39,6 +39,7 @@ export async function startSmtpServer(opts: { port?: number } = {}): Promise<Tes
     new SMTPServer({
       authOptional: true,
       disabledCommands: ["STARTTLS"],
+      disableReverseLookup: true,
       logger: false,
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];

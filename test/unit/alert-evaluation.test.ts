@@ -229,3 +229,15 @@ describe("instance down tracker", () => {
     expect(t.seriesAt(1000, "web")).toEqual([]);
   });
 });
+
+describe("metric store memory bound", () => {
+  it("thins samples that arrive faster than the minimum spacing, without losing counts", () => {
+    const s = new MetricStore({ retentionMs: 10_000, staleIntervals: 3, staleSlackMs: 0, minSpacingMs: 250 });
+    for (let i = 1; i <= 100; i++) s.ingest(snap({ seq: i, sentAt: 1000 + i * 10, intervalMs: 1000 }, [["get", i * 10, 0, [i * 10, i * 10]]]), 0);
+    const [live] = s.liveAt(2000);
+    expect(live!.inst.samples.length).toBeLessThanOrEqual(12); // 1 s of samples every 10 ms, kept about every 250 ms
+    expect(live!.latest).toMatchObject({ seq: 100, t: 2000 });
+    const rate = rule(`{name: R, service: api, severity: x, metric: request_rate, op: ">", threshold: 0, window: 5s}`);
+    expect(s.seriesFor(rate, 2000)[0]!.value).toBeCloseTo(500); // 1000 requests since the start at t=0: 500/s
+  });
+});
