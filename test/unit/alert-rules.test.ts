@@ -123,3 +123,12 @@ describe("alert rules files", () => {
     expect(() => parseDuration(-1)).toThrow(RangeError);
   });
 });
+
+describe("shipped rule files", () => {
+  it("examples/alert-rules.yaml and deploy/alert-rules.yaml load", () => {
+    const example = loadAlertRules(new URL("../../examples/alert-rules.yaml", import.meta.url).pathname);
+    expect(example.map((r) => r.name)).toEqual(["InstanceDown", "HighErrorRate", "CheckoutSlow", "InstanceErrors", "NoTraffic", "QueueBacklog", "PaymentFailures", "SlowJobs"]);
+    expect(example.find((r) => r.name === "QueueBacklog")).toMatchObject({ match: { queue: "emails" }, aggregate: "sum", forMs: 300_000 });
+    expect(loadAlertRules(new URL("../../deploy/alert-rules.yaml", import.meta.url).pathname).length).toBeGreaterThan(0);
+  });
+});
