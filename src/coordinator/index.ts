@@ -2,6 +2,7 @@
 export { Coordinator, createCoordinator, type CoordinatorListener } from "./Coordinator.js";
 export { RegistryStateMachine } from "./RegistryStateMachine.js";
 export { isHeartbeat } from "./heartbeatCheck.js";
+export { parseCanonicalHeartbeat, heartbeatFields, type HeartbeatFields } from "./HeartbeatParser.js";
 export { encodeSnapshot, type SnapshotHeader } from "./SnapshotEncoder.js";
 export { registrationId, registryBucketName, leaseBucketName, REGISTRATION_NAMESPACE } from "./names.js";
 export { instanceKey } from "./RegistryStore.js";

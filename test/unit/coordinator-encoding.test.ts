@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { RegistryStateMachine, encodeSnapshot, isHeartbeat, registrationId, registryBucketName, leaseBucketName } from "../../src/coordinator/index.js";
+import {
+  RegistryStateMachine,
+  encodeSnapshot,
+  heartbeatFields,
+  isHeartbeat,
+  leaseBucketName,
+  parseCanonicalHeartbeat,
+  registrationId,
+  registryBucketName,
+} from "../../src/coordinator/index.js";
 import { decodeMessage, validatorFor } from "../../src/protocol/index.js";
 
 describe("isHeartbeat (the hand-written heartbeat check)", () => {
@@ -67,6 +76,101 @@ describe("isHeartbeat (the hand-written heartbeat check)", () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe("parseCanonicalHeartbeat (the byte-level fast path)", () => {
+  const ajv = validatorFor("heartbeat");
+  const buf = (s: string) => Buffer.from(s, "utf8");
+  const canonical = (o: Record<string, unknown>) =>
+    JSON.stringify({ v: o.v, id: o.id, service: o.service, seq: o.seq, sentAt: o.sentAt, inFlight: o.inFlight, status: o.status });
+
+  it("reads the agent's own layout, values and byte offsets included", () => {
+    const f = heartbeatFields();
+    const body = buf(canonical({ v: 1, id: "i-1", service: "orders", seq: 42, sentAt: 1700000000123, inFlight: 7, status: "draining" }));
+    expect(parseCanonicalHeartbeat(body, f)).toBe(true);
+    expect(f).toMatchObject({ id: "i-1", service: "orders", seq: 42, sentAt: 1700000000123, inFlight: 7, status: "draining" });
+    expect(body.subarray(f.idStart, f.idEnd).toString()).toBe("i-1");
+    expect(body.subarray(f.serviceStart, f.serviceEnd).toString()).toBe("orders");
+    // Also from a plain Uint8Array (not a Buffer).
+    const plain = new Uint8Array(body);
+    expect(parseCanonicalHeartbeat(plain, f)).toBe(true);
+    expect(f.id).toBe("i-1");
+  });
+
+  it("declines every other shape (the general path decides those)", () => {
+    const f = heartbeatFields();
+    const ok = { v: 1, id: "i", service: "s", seq: 1, sentAt: 2, inFlight: 0, status: "ok" };
+    for (const s of [
+      JSON.stringify(ok, null, 1), // whitespace
+      JSON.stringify({ id: "i", v: 1, service: "s", seq: 1, sentAt: 2, inFlight: 0, status: "ok" }), // order
+      canonical({ ...ok, seq: 1.5 }),
+      canonical({ ...ok, seq: -1 }),
+      canonical({ ...ok, seq: 1e21 }),
+      canonical({ ...ok, id: "a.b" }),
+      canonical({ ...ok, id: "" }),
+      canonical({ ...ok, id: "x".repeat(65) }),
+      canonical({ ...ok, status: "okay" }),
+      canonical({ ...ok, v: 2 }),
+      canonical(ok) + " ",
+      canonical(ok).replace('"seq":1', '"seq":01'),
+      canonical(ok).replace('"seq":1', '"seq":1e0'),
+      canonical(ok).replace('"i"', '"\\u0069"'),
+      canonical(ok).slice(0, -1),
+      canonical(ok).slice(0, -2) + ',"x":1}',
+    ]) {
+      expect(parseCanonicalHeartbeat(buf(s), f), s).toBe(false);
+    }
+  });
+
+  it("property: what the fast path accepts, JSON.parse + the schema accept with the same values; valid canonical bodies are always accepted", () => {
+    const f = heartbeatFields();
+    const value = fc.oneof(
+      fc.constantFrom(1, 0, 2, "ok", "degraded", "draining", "svc", "i-1", "a_b-C9", "a.b", "", "x".repeat(64), "x".repeat(65)),
+      fc.integer({ min: -5, max: 2 ** 53 }),
+      fc.double({ noNaN: true }),
+      fc.string({ maxLength: 8 }),
+    );
+    const token = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+    const count = fc.integer({ min: 0, max: 999_999_999_999_999 });
+    const valid = fc.record({
+      v: fc.constant(1),
+      id: token,
+      service: token,
+      seq: count,
+      sentAt: count,
+      inFlight: count,
+      status: fc.constantFrom("ok", "degraded", "draining"),
+    });
+    const obj = fc.oneof(fc.record({ v: value, id: value, service: value, seq: value, sentAt: value, inFlight: value, status: value }), valid);
+    let accepted = 0;
+    const mutation = fc.option(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { nil: undefined });
+    fc.assert(
+      fc.property(obj, mutation, (o, mut) => {
+        const bytes = buf(canonical(o));
+        if (mut) bytes[mut[0] % bytes.length] = mut[1];
+        const fast = parseCanonicalHeartbeat(bytes, f);
+        let parsed: unknown;
+        let valid = false;
+        try {
+          parsed = JSON.parse(new TextDecoder().decode(bytes));
+          valid = ajv(parsed);
+        } catch {
+          valid = false;
+        }
+        if (fast) {
+          accepted++;
+          expect(valid).toBe(true);
+          const p = parsed as Record<string, unknown>;
+          expect([f.id, f.service, f.seq, f.sentAt, f.inFlight, f.status]).toEqual([p.id, p.service, p.seq, p.sentAt, p.inFlight, p.status]);
+        } else if (!mut && valid && (o.seq as number) < 1e15 && (o.sentAt as number) < 1e15 && (o.inFlight as number) < 1e15) {
+          // A valid body in the canonical layout is declined only for numbers beyond 15 digits.
+          expect.fail(`declined a valid canonical heartbeat: ${canonical(o)}`);
+        }
+      }),
+      { numRuns: 20000 },
+    );
+    expect(accepted).toBeGreaterThan(1000);
   });
 });
 
