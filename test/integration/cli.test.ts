@@ -112,6 +112,9 @@ describe("switchboard CLI", () => {
   it("watch prints the change when an instance stops", async () => {
     const watch = startCli(["watch", ...common(), "--json", "--no-initial"]);
     await watch.waitFor(/watching/, { stream: "stderr" });
+    // Garbage on the events subject is refused (a warning on stderr) and the watch goes on.
+    nc.publish(`${prefix}.registry.events`, new TextEncoder().encode("{not json"));
+    await watch.waitFor(/warning: refused invalid registry-event message/, { stream: "stderr" });
     const leaving = agents.pop()!;
     await leaving.stop();
     const m = await watch.waitFor(new RegExp(`^(\\{.*"type":"removed".*"id":"${leaving.id}".*\\})$`, "m"));

@@ -14,13 +14,21 @@ export function gatewayCommand(): Command {
     .addOption(portOption("--port <port>", "HTTP port (env SB_GATEWAY_PORT; default 3000)"))
     .option("--host <host>", "interface to bind (env SB_GATEWAY_HOST; default 127.0.0.1, use 0.0.0.0 in a container)")
     .addOption(new Option("--max-body <bytes>", "largest request body accepted; larger ones get 413 (default 262144)").argParser(intArg("--max-body", 64, 64 * 1024 * 1024)))
-    .addOption(new Option("--timeout <duration>", "time budget of registry requests and calls (default 5s)").argParser(durationArg()));
+    .addOption(new Option("--timeout <duration>", "time budget of registry requests and calls (default 5s)").argParser(durationArg()))
+    .addOption(
+      new Option("--register-ttl <duration>", "lifetime of a POST /register without a refresh (default: the coordinator's, 30s; at most 24h)").argParser(
+        durationArg(),
+      ),
+    );
   withCommonOptions(cmd, [
     "switchboard gateway --port 3000",
     `curl -s -XPOST localhost:3000/register -d '{"serviceName":"example-service","serviceAddress":"http://example.com/example-service"}'`,
     "curl -s 'localhost:3000/query?serviceName=example-service'",
   ]);
-  cmd.action(async (opts: { port?: number; host?: string; maxBody?: number; timeout?: number }) => {
+  cmd.action(async (opts: { port?: number; host?: string; maxBody?: number; timeout?: number; registerTtl?: number }) => {
+    if (opts.registerTtl !== undefined && (opts.registerTtl < 1000 || opts.registerTtl > 86_400_000)) {
+      throw new CliError("--register-ttl must be between 1s and 24h", 2);
+    }
     const envPort = process.env.SB_GATEWAY_PORT ? Number(process.env.SB_GATEWAY_PORT) : undefined;
     if (envPort !== undefined && !(Number.isInteger(envPort) && envPort >= 0 && envPort < 65536)) {
       throw new CliError(`SB_GATEWAY_PORT ${JSON.stringify(process.env.SB_GATEWAY_PORT)} is not a port number`, 2);
@@ -34,6 +42,7 @@ export function gatewayCommand(): Command {
       host: opts.host ?? g.host ?? process.env.SB_GATEWAY_HOST ?? "127.0.0.1",
       ...((opts.maxBody ?? g.maxBodyBytes) !== undefined ? { maxBodyBytes: opts.maxBody ?? g.maxBodyBytes } : {}),
       ...((opts.timeout ?? g.timeoutMs) !== undefined ? { timeoutMs: opts.timeout ?? g.timeoutMs } : {}),
+      ...(opts.registerTtl !== undefined ? { registerTtlMs: opts.registerTtl } : {}),
     });
     const shutdown = shutdownTrigger();
     try {
