@@ -24,7 +24,7 @@ export function collectorCommand(): Command {
     .option("--metrics-host <host>", "interface for /metrics (default 0.0.0.0)")
     .option("--id <id>", "collector id shown in alert events (default collector-<random>)")
     .addOption(new Option("--replicas <n>", "replicas of the alert stream in a JetStream cluster (default 1)").argParser(intArg("--replicas", 1, 5)))
-    .addOption(new Option("--evaluation-interval <duration>", "how often rules are evaluated (default 1s)").argParser(durationArg()))
+    .addOption(new Option("--evaluation-interval <duration>", "how often rules are evaluated (default 500ms)").argParser(durationArg()))
     .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"));
   withCommonOptions(cmd, [
     "switchboard collector --rules deploy/alert-rules.yaml --metrics-port 9464",
