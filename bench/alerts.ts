@@ -44,7 +44,7 @@ export interface AlertsBenchOptions {
 
 /** What {@link run} returns. */
 export interface AlertsBenchReport {
-  ingest: { snapshots: number; seconds: number; rate: number; instances: number };
+  ingest: { snapshots: number; seconds: number; rate: number; instances: number; heapMB: number };
   latency: { samples: number; forMs: number; p50: number; p99: number; max: number; evaluationIntervalMs: number; evaluationDelayMs: number };
   natsServerVersion: string;
   node: string;
@@ -140,8 +140,9 @@ async function ingest(url: string, nc: NatsConnection, o: { instances: number; w
     const invalid = Object.values(collector.stats().invalid).reduce((a, b) => a + b, 0);
     if (invalid > 0) throw new Error(`${invalid} snapshots refused during the ingestion run`);
     const rate = (r1 - r0) / seconds;
-    log(`ingest: ${Math.round(rate)} snapshots/s over ${seconds.toFixed(1)} s (${o.instances} simulated instances)`);
-    return { snapshots: r1 - r0, seconds, rate, instances: o.instances };
+    const heapMB = Math.round(process.memoryUsage().heapUsed / (1024 * 1024));
+    log(`ingest: ${Math.round(rate)} snapshots/s over ${seconds.toFixed(1)} s (${o.instances} simulated instances; heap ${heapMB} MB)`);
+    return { snapshots: r1 - r0, seconds, rate, instances: o.instances, heapMB };
   } finally {
     clearInterval(progress);
     await publisher.stop();

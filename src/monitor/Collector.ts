@@ -103,6 +103,9 @@ class CollectorImpl implements Collector {
       staleIntervals: opts.staleIntervals ?? 3,
       staleSlackMs: this.stepMs,
       minSpacingMs: this.stepMs / 2,
+      // Fine resolution where the shortest window starts, about 16 samples over the longest one.
+      fineHorizonMs: Math.min(...this.rules.map((r) => r.windowMs), 60_000) + 2 * this.stepMs + this.delayMs + 1000,
+      coarseSpacingMs: Math.max(this.stepMs, Math.ceil(this.maxWindowMs / 16)),
     });
     this.evaluator = new RuleEvaluator({ generator: this.id });
   }
@@ -149,7 +152,12 @@ class CollectorImpl implements Collector {
     const js = jetstream(nc);
     let state: KV | undefined;
     if (this.opts.persistAlerts !== false) {
-      state = await new Kvm(js).create(alertStateBucket(this.subjects.prefix), { history: 1, description: "Switchboard: firing alerts, for collector restarts" });
+      // Replicated like the stream: on a cluster, losing one node must not take the firing state with it.
+      state = await new Kvm(js).create(alertStateBucket(this.subjects.prefix), {
+        history: 1,
+        replicas: this.opts.stream?.replicas ?? 1,
+        description: "Switchboard: firing alerts, for collector restarts",
+      });
       const restored: RestoredAlert[] = [];
       const keys = await state.keys();
       for await (const k of keys) {

@@ -14,7 +14,8 @@ export interface Sample {
   /** The agent's `sentAt`. */
   readonly t: number;
   readonly seq: number;
-  readonly endpoints: ReadonlyMap<string, EndpointMetrics>;
+  /** The snapshot's own endpoint list (a handful of entries: a Map per sample would cost more than it saves). */
+  readonly endpoints: readonly EndpointMetrics[];
   readonly counters: ReadonlyMap<string, readonly CounterSample[]>;
   readonly gauges: ReadonlyMap<string, readonly GaugeSample[]>;
   readonly histograms: ReadonlyMap<string, readonly HistogramSample[]>;
@@ -58,13 +59,21 @@ export interface MetricStoreOptions {
    * publishing faster than it should cannot grow the collector's memory without bound.
    */
   minSpacingMs?: number;
+  /**
+   * Samples older than this (relative to an instance's newest) only serve as bases of long windows;
+   * they are thinned to one per `coarseSpacingMs`, which bounds the samples held per instance
+   * whatever the window and the publish rate. Default: no thinning.
+   */
+  fineHorizonMs?: number;
+  coarseSpacingMs?: number;
 }
 
-const EMPTY = new Map<never, never>();
+const EMPTY: ReadonlyMap<string, never[]> = new Map();
 
-function groupByName<T extends { name: string }>(items: readonly T[] | undefined): Map<string, T[]> {
+function groupByName<T extends { name: string }>(items: readonly T[] | undefined): ReadonlyMap<string, T[]> {
+  if (!items || items.length === 0) return EMPTY;
   const m = new Map<string, T[]>();
-  for (const item of items ?? []) {
+  for (const item of items) {
     const list = m.get(item.name);
     if (list) list.push(item);
     else m.set(item.name, [item]);
@@ -81,6 +90,12 @@ function labelsMatch(labels: Readonly<Record<string, string>> | undefined, match
 function labelKey(labels: Readonly<Record<string, string>> | undefined): string {
   if (!labels) return "";
   return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+}
+
+/** An endpoint of a sample by name. */
+export function findEndpoint(sample: Sample, name: string): EndpointMetrics | undefined {
+  for (const ep of sample.endpoints) if (ep.endpoint === name) return ep;
+  return undefined;
 }
 
 /** Index of the last sample with `t ≤ at`, or -1. */
@@ -101,15 +116,18 @@ function lastAtOrBefore(samples: readonly Sample[], at: number): number {
 /** See the module comment. */
 export class MetricStore {
   private readonly instances = new Map<string, InstanceSeries>();
+  private readonly layouts = new Map<string, readonly number[]>();
 
   constructor(private readonly opts: MetricStoreOptions) {}
 
   /** Stores a schema-valid snapshot. Refuses malformed histograms, duplicate endpoints and replays. */
   ingest(snap: MetricsSnapshot, receivedAt: number): IngestResult {
-    const endpoints = new Map<string, EndpointMetrics>();
+    const names = new Set<string>();
     for (const ep of snap.endpoints) {
-      if (endpoints.has(ep.endpoint) || !isWellFormedHistogram(ep.latencyMs)) return "malformed";
-      endpoints.set(ep.endpoint, ep);
+      if (names.has(ep.endpoint) || !isWellFormedHistogram(ep.latencyMs)) return "malformed";
+      names.add(ep.endpoint);
+      // Every instance sends the same bucket bounds: hold one copy of each layout, not one per sample.
+      (ep.latencyMs as { bounds: number[] }).bounds = this.intern(ep.latencyMs.bounds);
     }
     for (const h of snap.histograms ?? []) if (!isWellFormedHistogram(h)) return "malformed";
     const key = `${snap.service}\u0000${snap.id}`;
@@ -120,7 +138,7 @@ export class MetricStore {
       // The first snapshot of an instance counts everything since it started: an all-zero sample at
       // its start makes that first interval usable for rates instead of waiting for a second one.
       if (snap.seq === 1 && snap.startedAt <= snap.sentAt) {
-        inst.samples.push({ t: snap.startedAt, seq: 0, endpoints: EMPTY, counters: EMPTY, gauges: EMPTY, histograms: EMPTY });
+        inst.samples.push({ t: snap.startedAt, seq: 0, endpoints: [], counters: EMPTY, gauges: EMPTY, histograms: EMPTY });
       }
       this.instances.set(key, inst);
     }
@@ -130,7 +148,7 @@ export class MetricStore {
     const sample: Sample = {
       t: snap.sentAt,
       seq: snap.seq,
-      endpoints,
+      endpoints: snap.endpoints,
       counters: groupByName(snap.counters),
       gauges: groupByName(snap.gauges),
       histograms: groupByName(snap.histograms),
@@ -147,12 +165,37 @@ export class MetricStore {
       inst.samples.splice(i, 0, sample);
     }
     const newest = inst.samples[inst.samples.length - 1]!.t;
+    this.thinOld(inst.samples, newest);
     const cutoff = newest - this.opts.retentionMs;
     // Keep one sample at or before the cutoff: it is the base of a full window.
     let drop = 0;
     while (drop + 1 < inst.samples.length && inst.samples[drop + 1]!.t <= cutoff) drop++;
     if (drop > 0) inst.samples.splice(0, drop);
     return "ok";
+  }
+
+  private intern(bounds: readonly number[]): number[] {
+    const key = bounds.join(",");
+    const known = this.layouts.get(key);
+    if (known) return known as number[];
+    if (this.layouts.size < 1024) this.layouts.set(key, bounds);
+    return bounds as number[];
+  }
+
+  /**
+   * Keeps samples older than the fine horizon at least `coarseSpacingMs` apart. Incremental: only
+   * samples that just crossed the horizon are looked at, the older ones were thinned before.
+   */
+  private thinOld(samples: Sample[], newest: number): void {
+    const { fineHorizonMs, coarseSpacingMs } = this.opts;
+    if (fineHorizonMs === undefined || !coarseSpacingMs) return;
+    let i = lastAtOrBefore(samples, newest - fineHorizonMs);
+    while (i >= 2) {
+      if (samples[i]!.t - samples[i - 2]!.t < coarseSpacingMs) {
+        samples.splice(i - 1, 1);
+        i--;
+      } else break;
+    }
   }
 
   /** Forgets instances nothing arrived from for `olderThanMs` (wall clock). */
@@ -201,9 +244,9 @@ export class MetricStore {
     if (!base) return undefined;
     const d: EndpointDelta = { requests: 0, errors: 0, latency: undefined, spanMs: latest.t - base.t };
     const sum = new HistogramSum();
-    for (const [name, now] of latest.endpoints) {
-      if (endpoint !== undefined && name !== endpoint) continue;
-      const before = base.endpoints.get(name);
+    for (const now of latest.endpoints) {
+      if (endpoint !== undefined && now.endpoint !== endpoint) continue;
+      const before = findEndpoint(base, now.endpoint);
       const reset = before !== undefined && now.requests < before.requests;
       d.requests += reset || !before ? now.requests : now.requests - before.requests;
       d.errors += reset || !before ? now.errors : Math.max(0, now.errors - before.errors);
@@ -217,8 +260,8 @@ export class MetricStore {
   static totals(sample: Sample, endpoint?: string): { requests: number; errors: number } {
     let requests = 0;
     let errors = 0;
-    for (const [name, ep] of sample.endpoints) {
-      if (endpoint !== undefined && name !== endpoint) continue;
+    for (const ep of sample.endpoints) {
+      if (endpoint !== undefined && ep.endpoint !== endpoint) continue;
       requests += ep.requests;
       errors += ep.errors;
     }

@@ -48,7 +48,7 @@ export function buildMonitorSnapshot(
   const services: ServiceStats[] = [];
   for (const [service, members] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
     const endpoints = new Set<string>();
-    for (const m of members) for (const ep of m.latest.endpoints.keys()) endpoints.add(ep);
+    for (const m of members) for (const ep of m.latest.endpoints) endpoints.add(ep.endpoint);
     const s: ServiceStats = {
       service,
       instanceCount: members.length,

@@ -77,8 +77,8 @@ export async function renderExposition(store: MetricStore, alerts: readonly Trac
   for (const { inst, latest } of store.liveAt(now)) {
     perService.set(inst.service, (perService.get(inst.service) ?? 0) + 1);
     const base = { service: inst.service, instance: inst.id };
-    for (const [endpoint, ep] of latest.endpoints) {
-      const labels = { ...base, endpoint };
+    for (const ep of latest.endpoints) {
+      const labels = { ...base, endpoint: ep.endpoint };
       requests.values.push({ labels, value: ep.requests });
       errors.values.push({ labels, value: ep.errors });
       for (const [code, n] of Object.entries(ep.errorsByCode ?? {})) byCode.values.push({ labels: { ...labels, code }, value: n });

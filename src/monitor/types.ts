@@ -105,7 +105,7 @@ export interface AlertStreamOptions {
   duplicateWindowMs?: number;
   /** How long alert events are kept (default 7 days). */
   maxAgeMs?: number;
-  /** Replicas in a clustered JetStream (default 1). */
+  /** Replicas in a clustered JetStream (default 1); the collector's alert-state KV bucket gets as many. */
   replicas?: number;
   /** File (default) or memory storage. */
   storage?: "file" | "memory";

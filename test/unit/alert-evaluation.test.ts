@@ -241,3 +241,16 @@ describe("metric store memory bound", () => {
     expect(s.seriesFor(rate, 2000)[0]!.value).toBeCloseTo(500); // 1000 requests since the start at t=0: 500/s
   });
 });
+
+describe("metric store long windows", () => {
+  it("keeps about one sample per coarse spacing beyond the fine horizon, and long-window rates stay right", () => {
+    const s = new MetricStore({ retentionMs: 61_000, staleIntervals: 3, staleSlackMs: 0, minSpacingMs: 250, fineHorizonMs: 3000, coarseSpacingMs: 2000 });
+    // 10 requests per snapshot, one snapshot every 100 ms for 2 minutes.
+    for (let i = 1; i <= 1200; i++) s.ingest(snap({ seq: i, sentAt: i * 100, intervalMs: 100 }, [["get", i * 10, 0, [i * 10, i * 10]]]), 0);
+    const [live] = s.liveAt(120_000);
+    expect(live!.inst.samples.length).toBeLessThanOrEqual(3000 / 50 + 61_000 / 2000 + 4);
+    const r = (w: string) => rule(`{name: R, service: api, severity: x, metric: request_rate, op: ">", threshold: 0, window: ${w}}`);
+    expect(s.seriesFor(r("1m"), 120_000)[0]!.value).toBeCloseTo(100, 0);
+    expect(s.seriesFor(r("1s"), 120_000)[0]!.value).toBeCloseTo(100, 0);
+  });
+});
