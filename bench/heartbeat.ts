@@ -14,7 +14,7 @@
  */
 import { cpus } from "node:os";
 import { pathToFileURL } from "node:url";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import * as hdr from "hdr-histogram-js";
 import { queryRegistry } from "../src/client/index.js";
 import { Subjects } from "../src/protocol/index.js";
@@ -139,6 +139,34 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
   }
 }
 
+/**
+ * A registry query that only waits for every reply part to arrive (no JSON parsing, no validation):
+ * the coordinator's answer time plus the transfer, without the client's decoding.
+ */
+function rawQuery(nc: NatsConnection, s: Subjects, query: Record<string, unknown>): Promise<void> {
+  const inbox = createInbox();
+  return new Promise<void>((resolve, reject) => {
+    let got = 0;
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new Error("raw query timed out"));
+    }, 10_000);
+    const sub = nc.subscribe(inbox, {
+      callback: (_e, m) => {
+        got++;
+        const head = Buffer.from(m.data.buffer, m.data.byteOffset, Math.min(300, m.data.length)).toString("latin1");
+        const parts = Number(/"parts":(\d+)/.exec(head)?.[1] ?? 1);
+        if (got >= parts) {
+          clearTimeout(timer);
+          sub.unsubscribe();
+          resolve();
+        }
+      },
+    });
+    nc.publish(s.registryQuery, JSON.stringify({ v: 1, ...query }), { reply: inbox });
+  });
+}
+
 /** Lets the publisher start heartbeating once the consumer holds every instance and has stopped writing to KV. */
 async function startHeartbeats(nc: NatsConnection, prefix: string, progress: ReturnType<typeof watchProgress>, n: number, variant: string) {
   if (variant !== "bare") {
@@ -225,15 +253,18 @@ async function memoryAndQueries(
       const s = new Subjects(prefix);
       const one = await queryRegistry(nc, s, { service: "svc-7" }, { timeoutMs: 10_000 });
       const all = await queryRegistry(nc, s, {}, { timeoutMs: 10_000 });
-      for (const [kind, q, per] of [
-        ["one service", { service: "svc-7" }, one.instances.length],
-        ["whole registry", {}, all.instances.length],
+      for (const [kind, q, per, decode] of [
+        ["one service, answered", { service: "svc-7" }, one.instances.length, false],
+        ["one service, answered + decoded", { service: "svc-7" }, one.instances.length, true],
+        ["whole registry, answered", {}, all.instances.length, false],
+        ["whole registry, answered + decoded", {}, all.instances.length, true],
       ] as const) {
+        const ask = () => (decode ? queryRegistry(nc, s, q, { timeoutMs: 10_000 }) : rawQuery(nc, s, q));
         const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
-        for (let i = 0; i < Math.min(20, o.queries); i++) await queryRegistry(nc, s, q, { timeoutMs: 10_000 }); // warm-up
+        for (let i = 0; i < Math.min(20, o.queries); i++) await ask(); // warm-up
         for (let i = 0; i < o.queries; i++) {
           const t0 = performance.now();
-          await queryRegistry(nc, s, q, { timeoutMs: 10_000 });
+          await ask();
           h.recordValue(Math.round((performance.now() - t0) * 1000));
         }
         query.push({
@@ -245,6 +276,20 @@ async function memoryAndQueries(
           max: h.maxValue / 1000,
         });
         h.destroy();
+        if (!decode) {
+          // The coordinator's own time for exactly these queries (its last o.queries answers).
+          const st = JSON.parse((await nc.request(`${prefix}.bench.stats`, String(o.queries), { timeout: 5000 })).string()) as {
+            queries: { p50Ms: number; p99Ms: number; maxMs: number };
+          };
+          query.push({
+            kind: `${kind.split(",")[0]}, inside the coordinator (encode + publish)`,
+            instancesPerReply: per,
+            queries: o.queries,
+            p50: st.queries.p50Ms,
+            p99: st.queries.p99Ms,
+            max: st.queries.maxMs,
+          });
+        }
       }
     }
     return { memory, query };
@@ -336,7 +381,7 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
       ),
       "",
       table(
-        ["query at 10 000 instances", "instances per reply", "queries", "p50 ms", "p99 ms", "max ms"],
+        ["query at 10 000 instances", "instances in the answer", "queries", "p50 ms", "p99 ms", "max ms"],
         query.map((q) => [q.kind, q.instancesPerReply, q.queries, q.p50.toFixed(2), q.p99.toFixed(2), q.max.toFixed(2)]),
       ),
     ].join("\n");

@@ -64,6 +64,12 @@ nc.subscribe(`${prefix}.bench.memory`, {
     m.respond(JSON.stringify({ ...memory(), gc: Boolean(gc), instances: instances() }));
   },
 });
+nc.subscribe(`${prefix}.bench.stats`, {
+  callback: (_e, m) => {
+    const last = Number(m.string() || 1024);
+    m.respond(JSON.stringify(coordinator ? { ...coordinator.stats(), queries: coordinator.queryStats(last) } : {}));
+  },
+});
 await nc.flush();
 process.stdout.write(`READY ${variant}\n`);
 

@@ -89,6 +89,9 @@ export class Coordinator {
   private readonly changeListeners = new Set<(c: RegistryChange) => void>();
   private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
   private warnedRivalLeader = 0;
+  /** How long the last 1024 queries took to answer (encode + publish), ms. */
+  private readonly queryTimes = new Float64Array(1024);
+  private queriesAnswered = 0;
   /** Scratch fields of the heartbeat being handled (one object for all of them). */
   private readonly fields = heartbeatFields();
 
@@ -380,6 +383,7 @@ export class Coordinator {
     const filter: RegistryFilter = {};
     if (query.service !== undefined) filter.service = query.service;
     if (query.states !== undefined) filter.states = query.states;
+    const t0 = performance.now();
     const parts = encodeSnapshot(
       this.registry,
       filter,
@@ -387,6 +391,7 @@ export class Coordinator {
       this.nc.info?.max_payload ?? 1024 * 1024,
     );
     for (const p of parts) msg.respond(p);
+    this.queryTimes[this.queriesAnswered++ % this.queryTimes.length] = performance.now() - t0;
   }
 
   /** Another coordinator's event: track the revision; a follower reconciles with it. */
@@ -610,7 +615,19 @@ export class Coordinator {
       invalidTotal: this.invalid.total,
       persisted: this.store?.counters.written ?? 0,
       persistFailures: this.store?.counters.failed ?? 0,
+      queries: this.queryStats(),
     };
+  }
+
+  /** Time to answer (encode + publish) the last `last` registry queries (at most 1024), ms. */
+  queryStats(last = this.queryTimes.length): CoordinatorStats["queries"] {
+    const size = this.queryTimes.length;
+    const n = Math.min(this.queriesAnswered, size, Math.max(0, Math.floor(last)));
+    const samples: number[] = [];
+    for (let k = 1; k <= n; k++) samples.push(this.queryTimes[(this.queriesAnswered - k) % size]!);
+    const sorted = samples.sort((a, b) => a - b);
+    const at = (q: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(q * n))]!);
+    return { answered: this.queriesAnswered, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: n === 0 ? 0 : sorted[n - 1]! };
   }
 
   // ---- stopping --------------------------------------------------------------------------------------

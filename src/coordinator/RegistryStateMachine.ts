@@ -41,8 +41,9 @@ class Entry implements RegistryEntry {
   suspectAfter = 0;
   downAfter = 0;
   removeAfter = 0;
-  /** Serialized record, cached for snapshots; cleared when the record changes. */
+  /** Serialized record and its UTF-8 length, cached for snapshots; cleared when the record changes. */
   recordJson: string | undefined;
+  recordBytes = -1;
 
   constructor(record: InstanceRecord, now: number, ttlMs: number | undefined) {
     this.record = record;
@@ -188,6 +189,13 @@ export class RegistryStateMachine {
     return (e.recordJson ??= JSON.stringify(e.record));
   }
 
+  /** UTF-8 length of {@link recordJson}, cached with it. */
+  recordByteLength(entry: RegistryEntry): number {
+    const e = entry as Entry;
+    if (e.recordBytes < 0 || e.recordJson === undefined) e.recordBytes = Buffer.byteLength(this.recordJson(e));
+    return e.recordBytes;
+  }
+
   /**
    * An instance announced itself (start, sync, reconnect). New → up. Known → proof of life: a suspect
    * or down instance is revived, a changed record (endpoints, version, metadata…) is a change. A new
@@ -227,6 +235,7 @@ export class RegistryStateMachine {
       if (e.record.startedAt !== record.startedAt) e.seq = -1;
       e.record = record;
       e.recordJson = undefined;
+      e.recordBytes = -1;
     }
     if (ttlMs !== undefined || e.registered) {
       e.registered = true;
@@ -358,6 +367,7 @@ export class RegistryStateMachine {
       if (e.record.startedAt !== record.startedAt) e.seq = -1;
       e.record = record;
       e.recordJson = undefined;
+      e.recordBytes = -1;
       this.derive(e);
     }
     if (lastSeen > e.lastSeen) e.lastSeen = lastSeen;

@@ -149,6 +149,8 @@ export interface CoordinatorStats {
   /** Persistence: writes and purges done, and failures. */
   persisted: number;
   persistFailures: number;
+  /** Registry queries answered, and the time to answer them (encode + publish) over the last 1024, ms. */
+  queries: { answered: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
 
 /** A leadership change of one coordinator. */

@@ -132,6 +132,25 @@ describe("coordinator with agents on a real nats-server", () => {
     expect((await queryRegistry(nc, new Subjects(prefix))).instances).toEqual([]);
   });
 
+  it("an instance it does not know heartbeats → it asks that instance alone to re-announce, and it is back", async () => {
+    const prefix = uniquePrefix();
+    const s = new Subjects(prefix);
+    const c = await coordinator(prefix);
+    const a = await agent(prefix, "echo", 100);
+    await waitFor(() => c.registry.get("echo", a.id)?.state === "up", { what: "up" });
+    const syncs: unknown[] = [];
+    const sub = nc.subscribe(s.sync, { callback: (_e, m) => void syncs.push(m.json()) });
+    cleanup.push(async () => sub.unsubscribe());
+    await nc.flush();
+    await sleep(1100); // past the quiet period after the coordinator's start-up sync
+    // Make the coordinator forget it (as if it had never heard the announce): a leave on its subject.
+    nc.publish(s.leave("echo", a.id), encodeJson({ v: 1, id: a.id, service: "echo" }));
+    await waitFor(() => c.registry.get("echo", a.id) === undefined, { what: "forgotten" });
+    await waitFor(() => c.registry.get("echo", a.id)?.state === "up", { timeoutMs: 2000, what: "back after a targeted sync" });
+    expect(syncs).toContainEqual({ v: 1, coordinator: c.id, reason: "unknown-instance", service: "echo", id: a.id });
+    expect(c.stats().unknownHeartbeats).toBeGreaterThanOrEqual(1);
+  });
+
   it("registers without an agent (the seed's register): a derived id every time, kept alive by refreshes and heartbeats, expired after its TTL", async () => {
     const prefix = uniquePrefix();
     const s = new Subjects(prefix);
