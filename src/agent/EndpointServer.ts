@@ -5,13 +5,13 @@
  */
 import type { Msg } from "@nats-io/transport-node";
 import {
-  DEADLINE_HEADER,
   ServiceError,
   decodeJson,
   encodeJson,
   respondError,
   type Logger,
 } from "../protocol/index.js";
+import { readDeadlineHeader } from "./deadlineHeader.js";
 import type { EndpointOptions, Handler, RequestContext, RequestObservation } from "./types.js";
 
 /** Counters kept per endpoint, as the NATS micro `$SRV.STATS` response reports them. */
@@ -46,9 +46,13 @@ class Context implements RequestContext {
     readonly instanceId: string,
     readonly endpoint: string,
     readonly subject: string,
-    readonly headers: Msg["headers"],
+    private readonly msg: Msg,
     readonly deadline: number | undefined,
   ) {}
+  /** Decoded on first use only: decoding headers costs more than serving a small request. */
+  get headers(): Msg["headers"] {
+    return this.msg.headers;
+  }
   remainingMs(): number {
     return this.deadline === undefined ? Infinity : this.deadline - Date.now();
   }
@@ -117,17 +121,15 @@ export class EndpointServer {
       return;
     }
     let deadline: number | undefined;
-    if (msg.headers) {
-      const d = msg.headers.get(DEADLINE_HEADER);
-      if (d) {
-        deadline = Number(d);
-        // The caller has already given up: any work now is wasted, and a reply would be dropped.
-        if (Number.isFinite(deadline) && deadline <= Date.now()) {
-          ep.stats.expired++;
-          return;
-        }
-        if (!Number.isFinite(deadline)) deadline = undefined;
+    const d = readDeadlineHeader(msg);
+    if (d) {
+      deadline = Number(d);
+      // The caller has already given up: any work now is wasted, and a reply would be dropped.
+      if (Number.isFinite(deadline) && deadline <= Date.now()) {
+        ep.stats.expired++;
+        return;
       }
+      if (!Number.isFinite(deadline)) deadline = undefined;
     }
     if (this.draining) {
       respondError(msg, "UNAVAILABLE", `instance ${this.instanceId} is shutting down`, true);
@@ -151,7 +153,7 @@ export class EndpointServer {
     const started = performance.now();
     ep.inFlight++;
     this.inFlight++;
-    const ctx = new Context(this.service, this.instanceId, name, msg.subject, msg.headers, deadline);
+    const ctx = new Context(this.service, this.instanceId, name, msg.subject, msg, deadline);
     let result: unknown;
     try {
       result = ep.handler(payload, ctx);

@@ -67,7 +67,6 @@ export interface CallCounters {
 }
 
 const EMPTY = new Uint8Array(0);
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** Room for the reply subject, headers and protocol line when checking the payload against max_payload. */
 const ENVELOPE_BYTES = 256;
@@ -195,7 +194,9 @@ export class CallExecutor {
       } catch (err) {
         throw new TypeError(`payload cannot be encoded as JSON: ${(err as Error).message}`);
       }
-      data = json === undefined ? EMPTY : encoder.encode(json);
+      // Buffer.from is several times faster than TextEncoder for the small bodies of typical calls
+      // (it allocates from Node's shared pool); a Buffer is a Uint8Array for nats.js.
+      data = json === undefined ? EMPTY : Buffer.from(json, "utf8");
       const max = this.transport.maxPayload;
       if (max !== undefined && data.length + ENVELOPE_BYTES > max) {
         throw new RangeError(`payload of ${data.length} bytes exceeds the server's max_payload of ${max} bytes`);
@@ -207,7 +208,7 @@ export class CallExecutor {
     }
     const call = new Call(this, route, service, endpoint, data, now + deadlineMs, timeoutMs, strategy, key, idempotent, headers, policy, resolve, reject);
     this.budget?.deposit();
-    call.dispatch();
+    call.dispatch(now);
   }
 
   /** Ends calls waiting for a retry and refuses new calls. */
@@ -249,10 +250,9 @@ class Call implements PendingAttempt {
     private readonly reject: (err: Error) => void,
   ) {}
 
-  /** Sends the next attempt (or finishes when nothing can be sent). */
-  dispatch(): void {
+  /** Sends the next attempt (or finishes when nothing can be sent). `now`: the caller's reading of the clock, if fresh. */
+  dispatch(now: number = this.exec.clock.now()): void {
     const exec = this.exec;
-    const now = exec.clock.now();
     const remaining = this.deadline - now;
     if (remaining <= 0) {
       this.giveUp("deadline");
@@ -425,7 +425,7 @@ class Call implements PendingAttempt {
     exec.delayed.add(this);
     this.timer = exec.timers.setTimeout(() => {
       if (!exec.delayed.delete(this)) return;
-      this.dispatch();
+      this.dispatch(exec.clock.now());
     }, delay);
   }
 

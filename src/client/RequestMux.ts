@@ -15,6 +15,9 @@ import type { Clock } from "./types.js";
 import type { PendingAttempt, Transport } from "./Transport.js";
 import { deadlineHeaders } from "./wireHeaders.js";
 
+/** Largest token: ten base-36 digits. */
+const MAX_TOKEN = 36 ** 10 - 1;
+
 /** Options of {@link RequestMux}. */
 export interface RequestMuxOptions {
   clock: Clock;
@@ -28,7 +31,8 @@ export class RequestMux implements Transport {
   private readonly prefix: string;
   private readonly prefixLength: number;
   private readonly sub: Subscription;
-  private readonly pending = new Map<string, PendingAttempt>();
+  /** Pending attempts by numeric token (the reply subject carries it in base 36). */
+  private readonly pending = new Map<number, PendingAttempt>();
   private readonly clock: Clock;
   private readonly sweepMs: number;
   private readonly log: Logger | undefined;
@@ -78,24 +82,51 @@ export class RequestMux implements Transport {
 
   send(subject: string, data: Uint8Array, deadline: number, headers: MsgHdrs | Record<string, string> | undefined, pending: PendingAttempt): void {
     if (this.closedReason !== undefined) throw new MuxClosedError(this.closedReason);
-    const token = (this.counter++).toString(36);
+    const id = this.counter;
+    // Ten base-36 digits stay exact in a double; wrap long before a token could be reused while pending.
+    this.counter = id >= MAX_TOKEN ? 0 : id + 1;
+    const token = id.toString(36);
     this.nc.publish(subject, data, { reply: this.prefix + token, headers: deadlineHeaders(deadline, headers) });
     // Registered after publishing, so a publish that throws leaves nothing behind; the reply
     // cannot overtake us (it is delivered in a later turn of the event loop).
     pending.token = token;
-    this.pending.set(token, pending);
+    this.pending.set(id, pending);
     if (this.sweepTimer === undefined) this.startSweep();
   }
 
   private dispatch(msg: Msg): void {
-    const token = msg.subject.substring(this.prefixLength);
-    const p = this.pending.get(token);
+    const id = this.tokenOf(msg);
+    const p = id < 0 ? undefined : this.pending.get(id);
     if (p === undefined) {
       this.lateReplies++;
       return;
     }
-    this.pending.delete(token);
+    this.pending.delete(id);
     p.onReply(msg);
+  }
+
+  /**
+   * The numeric token at the end of a reply subject, or -1. Reads nats.js v3's raw subject bytes
+   * when present, which saves decoding the subject to a string on every reply.
+   */
+  private tokenOf(msg: Msg): number {
+    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+    if (raw instanceof Uint8Array) {
+      const len = raw.length;
+      if (len <= this.prefixLength || len - this.prefixLength > 10) return -1;
+      let n = 0;
+      for (let i = this.prefixLength; i < len; i++) {
+        const c = raw[i]!;
+        const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+        if (d < 0) return -1;
+        n = n * 36 + d;
+      }
+      return n;
+    }
+    const subject = msg.subject;
+    if (!subject.startsWith(this.prefix)) return -1;
+    const t = subject.substring(this.prefixLength);
+    return /^[0-9a-z]{1,10}$/.test(t) ? parseInt(t, 36) : -1;
   }
 
   private startSweep(): void {

@@ -1,39 +1,49 @@
 /**
  * Request headers built cheaply. Every attempt carries `Sb-Deadline` (absolute epoch ms); building
  * it through nats.js's generic `headers().set()` costs key canonicalisation, validation and string
- * assembly per call. {@link deadlineHeaders} returns a real MsgHdrs (nats.js's own class, so every
- * method works) that writes its wire bytes directly while it holds only the deadline.
+ * assembly per call. {@link deadlineHeaders} returns a MsgHdrs that writes its wire bytes directly
+ * while it holds only the deadline, and defers to nats.js's own headers for anything else.
  */
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { DEADLINE_HEADER } from "../protocol/index.js";
 
-type EncodableHeaders = MsgHdrs & { encode?(): Uint8Array };
-const Base = (headers() as object).constructor as new () => EncodableHeaders;
+type EncodableHeaders = MsgHdrs & { encode?(): Uint8Array; toString(): string };
 /** Whether nats.js serialises headers through `encode()` (true for nats.js v3); otherwise use the generic path. */
-const FAST = typeof (Base.prototype as EncodableHeaders).encode === "function";
+const FAST = typeof (headers() as EncodableHeaders).encode === "function";
 
 const HEAD = new TextEncoder().encode(`NATS/1.0\r\n${DEADLINE_HEADER}: `);
+type Match = Parameters<MsgHdrs["get"]>[1];
 
-/** MsgHdrs holding only the deadline until something reads or changes it. */
-class DeadlineHeaders extends Base {
-  private deadline: string | undefined;
+/**
+ * MsgHdrs holding only the deadline: `encode()` writes the wire bytes directly. Any other use
+ * (reading, adding headers, iterating) first turns it into nats.js's own headers object, so every
+ * MsgHdrs operation behaves exactly as nats.js defines it. Allocates nothing but itself on the
+ * fast path (nats.js's class allocates a Map per instance).
+ */
+class DeadlineHeaders implements MsgHdrs {
+  private real: EncodableHeaders | undefined;
+  private bytes: Uint8Array | undefined;
 
-  constructor(deadline: string) {
-    super();
-    this.deadline = deadline;
+  constructor(private readonly deadline: string) {}
+
+  /** True while nothing but the deadline was set: the object (and its bytes) can be shared. */
+  get pristine(): boolean {
+    return this.real === undefined;
   }
 
-  /** Moves the deadline into the generic header map before any generic operation. */
-  private materialize(): void {
-    if (this.deadline === undefined) return;
-    const d = this.deadline;
-    this.deadline = undefined;
-    super.set(DEADLINE_HEADER, d);
+  private generic(): EncodableHeaders {
+    if (this.real === undefined) {
+      this.real = headers() as EncodableHeaders;
+      this.real.set(DEADLINE_HEADER, this.deadline);
+    }
+    return this.real;
   }
 
-  override encode(): Uint8Array {
+  /** Wire form, as nats.js's `publish` asks for it. */
+  encode(): Uint8Array {
+    if (this.real !== undefined) return this.real.encode!();
+    if (this.bytes !== undefined) return this.bytes;
     const d = this.deadline;
-    if (d === undefined) return super.encode!();
     const out = new Uint8Array(HEAD.length + d.length + 4);
     out.set(HEAD, 0);
     let i = HEAD.length;
@@ -42,49 +52,57 @@ class DeadlineHeaders extends Base {
     out[i++] = 10;
     out[i++] = 13;
     out[i] = 10;
+    // Never mutated after this: nats.js copies it into its outbound buffer, so sharing is safe.
+    this.bytes = out;
     return out;
   }
-  override get(k: string, match?: Parameters<MsgHdrs["get"]>[1]): string {
-    this.materialize();
-    return super.get(k, match);
+
+  get hasError(): boolean {
+    return this.generic().hasError;
   }
-  override set(k: string, v: string, match?: Parameters<MsgHdrs["set"]>[2]): void {
-    this.materialize();
-    super.set(k, v, match);
+  get status(): string {
+    return this.generic().status;
   }
-  override append(k: string, v: string, match?: Parameters<MsgHdrs["append"]>[2]): void {
-    this.materialize();
-    super.append(k, v, match);
+  get code(): number {
+    return this.generic().code;
   }
-  override has(k: string, match?: Parameters<MsgHdrs["has"]>[1]): boolean {
-    this.materialize();
-    return super.has(k, match);
+  get description(): string {
+    return this.generic().description;
   }
-  override keys(): string[] {
-    this.materialize();
-    return super.keys();
+  get(k: string, match?: Match): string {
+    return this.generic().get(k, match);
   }
-  override values(k: string, match?: Parameters<MsgHdrs["values"]>[1]): string[] {
-    this.materialize();
-    return super.values(k, match);
+  set(k: string, v: string, match?: Match): void {
+    this.generic().set(k, v, match);
   }
-  override delete(k: string, match?: Parameters<MsgHdrs["delete"]>[1]): void {
-    this.materialize();
-    super.delete(k, match);
+  append(k: string, v: string, match?: Match): void {
+    this.generic().append(k, v, match);
   }
-  override last(k: string, match?: Parameters<MsgHdrs["last"]>[1]): string {
-    this.materialize();
-    return super.last(k, match);
+  has(k: string, match?: Match): boolean {
+    return this.generic().has(k, match);
   }
-  override [Symbol.iterator](): Iterator<[string, string[]]> {
-    this.materialize();
-    return super[Symbol.iterator]();
+  keys(): string[] {
+    return this.generic().keys();
   }
-  override toString(): string {
-    this.materialize();
-    return super.toString();
+  values(k: string, match?: Match): string[] {
+    return this.generic().values(k, match);
+  }
+  delete(k: string, match?: Match): void {
+    this.generic().delete(k, match);
+  }
+  last(k: string, match?: Match): string {
+    return this.generic().last(k, match);
+  }
+  [Symbol.iterator](): Iterator<[string, string[]]> {
+    return this.generic()[Symbol.iterator]();
+  }
+  toString(): string {
+    return this.generic().toString();
   }
 }
+
+let last: DeadlineHeaders | undefined;
+let lastMs = -1;
 
 /** Integer epoch ms as header text (a deadline is never in the past by more than a few ms here). */
 function deadlineText(deadline: number): string {
@@ -94,10 +112,19 @@ function deadlineText(deadline: number): string {
 /**
  * Headers of one attempt: the deadline, plus `extra` (copied, never mutated, so one object can be
  * passed to many calls). The deadline always wins over an `Sb-Deadline` in `extra`.
+ * Without `extra` the result may be shared with other calls of the same millisecond: hand it to
+ * `publish` and do not modify it (a modified one is never handed out again).
  */
 export function deadlineHeaders(deadline: number, extra?: MsgHdrs | Record<string, string>): MsgHdrs {
+  if (extra === undefined && FAST) {
+    // Calls started within the same millisecond share a deadline: reuse its headers and bytes.
+    const ms = Math.ceil(deadline);
+    if (ms === lastMs && last !== undefined && last.pristine) return last;
+    last = new DeadlineHeaders(String(ms));
+    lastMs = ms;
+    return last;
+  }
   const text = deadlineText(deadline);
-  if (extra === undefined && FAST) return new DeadlineHeaders(text);
   const h = headers();
   if (extra !== undefined) {
     if (isMsgHdrs(extra)) {

@@ -1,10 +1,14 @@
 /** JSON encoding of message bodies; one shared encoder/decoder keeps the hot path allocation-light. */
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Encodes a value as UTF-8 JSON bytes. */
+/**
+ * Encodes a value as UTF-8 JSON bytes. Buffer.from is several times faster than TextEncoder for the
+ * small bodies of typical messages (it allocates from Node's shared pool); a Buffer is a Uint8Array.
+ */
 export function encodeJson(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
+  const text = JSON.stringify(value);
+  // JSON.stringify gives undefined for undefined or a function: an empty body, as before.
+  return text === undefined ? new Uint8Array(0) : Buffer.from(text, "utf8");
 }
 
 /** Decodes UTF-8 bytes to a string. */

@@ -50,9 +50,16 @@ async function coordinator(prefix: string): Promise<Coordinator> {
   return c;
 }
 
-/** An in-process echo agent; `delayMs` slows its `echo` endpoint; `who` returns its id. */
+/**
+ * Heartbeat of the in-process agents: 250 ms, so that a test process starved of CPU for a moment
+ * (the machine is shared) does not make the coordinator suspect an instance in the middle of a
+ * distribution count.
+ */
+const HEARTBEAT_MS = 250;
+
+/** An in-process echo agent replying `{ from: <instance id>, payload }`; `delayMs` slows its `echo` endpoint. */
 async function agent(prefix: string, opts: { delayMs?: number; service?: string; setup?: (a: Agent) => void } = {}): Promise<Agent> {
-  const a = createAgent({ servers: server.url, prefix, service: opts.service ?? "echo", heartbeatMs: 100 });
+  const a = createAgent({ servers: server.url, prefix, service: opts.service ?? "echo", heartbeatMs: HEARTBEAT_MS });
   a.endpoint("echo", async (payload) => {
     if (opts.delayMs) await sleep(opts.delayMs);
     return { from: a.id, payload };
@@ -70,7 +77,14 @@ async function client(prefix: string, opts: Partial<ClientOptions> = {}): Promis
 }
 
 async function untilRouted(c: Client, n: number, service = "echo"): Promise<void> {
-  await waitFor(() => (c.registry as RegistryCache).instances(service).length === n, { what: `${n} ${service} instances in the client's registry` });
+  await waitFor(() => (c.registry as RegistryCache).instances(service).length === n, { timeoutMs: 20_000, what: `${n} ${service} instances in the client's registry` });
+}
+
+/** Registry changes the client sees from now on (a distribution count is only exact without any). */
+function watchChanges(c: Client): string[] {
+  const seen: string[] = [];
+  (c.registry as RegistryCache).onChange((ch) => seen.push(`${ch.id.slice(0, 8)} ${ch.previous}→${ch.type}`));
+  return seen;
 }
 
 /** Runs `total` calls with `concurrency` callers; returns the `from` counts and the errors. */
@@ -101,8 +115,10 @@ describe("distribution over 3 instances (3 000 calls each)", () => {
     const agents = await Promise.all([agent(prefix), agent(prefix), agent(prefix)]);
     const c = await client(prefix, { strategy: "round-robin" });
     await untilRouted(c, 3);
+    const changes = watchChanges(c);
     const { counts, errors } = await load(c, 3000, 16);
     expect(errors).toEqual([]);
+    expect(changes, "membership must not change during the count").toEqual([]);
     for (const a of agents) {
       expect(counts.get(a.id)!).toBeGreaterThanOrEqual(990);
       expect(counts.get(a.id)!).toBeLessThanOrEqual(1010);
@@ -127,7 +143,7 @@ describe("distribution over 3 instances (3 000 calls each)", () => {
     const prefix = uniquePrefix();
     await coordinator(prefix);
     const make = async (weight: number) => {
-      const a = createAgent({ servers: server.url, prefix, service: "echo", heartbeatMs: 100, weight });
+      const a = createAgent({ servers: server.url, prefix, service: "echo", heartbeatMs: HEARTBEAT_MS, weight });
       a.endpoint("echo", () => ({ from: a.id }));
       await a.start();
       cleanup.push(() => a.stop());
@@ -136,8 +152,10 @@ describe("distribution over 3 instances (3 000 calls each)", () => {
     const [a1, a2, a3] = await Promise.all([make(1), make(2), make(3)]);
     const c = await client(prefix, { strategy: "weighted" });
     await untilRouted(c, 3);
+    const changes = watchChanges(c);
     const { counts, errors } = await load(c, 3000, 16);
     expect(errors).toEqual([]);
+    expect(changes, "membership must not change during the count").toEqual([]);
     expect(counts.get(a1!.id)).toBe(500);
     expect(counts.get(a2!.id)).toBe(1000);
     expect(counts.get(a3!.id)).toBe(1500);

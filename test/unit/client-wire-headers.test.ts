@@ -24,6 +24,19 @@ describe("deadlineHeaders", () => {
     expect([...deadlineHeaders(44)]).toEqual([[DEADLINE_HEADER, ["44"]]]);
   });
 
+  it("shares one object per deadline millisecond, never a modified one", () => {
+    const a = deadlineHeaders(5000.2);
+    expect(deadlineHeaders(5000.9)).toBe(a);
+    const bytes = (a as unknown as { encode(): Uint8Array }).encode();
+    expect((a as unknown as { encode(): Uint8Array }).encode()).toBe(bytes); // encoded once
+    expect(deadlineHeaders(5001.5)).not.toBe(a);
+    const b = deadlineHeaders(6000);
+    b.set("X-Mine", "1");
+    const c = deadlineHeaders(6000);
+    expect(c).not.toBe(b);
+    expect(c.has("X-Mine")).toBe(false);
+  });
+
   it("merges caller headers (object or MsgHdrs) without mutating them; the deadline wins", () => {
     const mine = headers();
     mine.set("X-Tenant", "t1");
