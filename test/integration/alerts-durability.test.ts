@@ -7,7 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { alertStreamName, createCollector, ensureAlertStream } from "../../src/monitor/index.js";
 import { createMailNotifier, type MailNotifierOptions } from "../../src/notify/index.js";
-import { Subjects } from "../../src/protocol/index.js";
+import { Subjects, decodeJson, encodeJson, type AlertAckReply } from "../../src/protocol/index.js";
 import { alertEvent, allTransitions, failingService, publishAlert, traffic, transitionsOf, writeRules } from "../helpers/alerting.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startFixture, type FixtureProcess } from "../helpers/processes.js";
@@ -145,6 +145,33 @@ rules:
     const [, resolved] = await r.smtp.waitForMails(2);
     expect(transitionsOf(resolved!)).toEqual([transitionsOf(firing!)[0]!.replace(".firing.", ".resolved.")]);
     await stop();
+  });
+
+  it("a restarted notifier remembers acknowledgements and keeps repeating what still fires", async () => {
+    const r = await rig();
+    const opts = r.notifierOptions({ repeatIntervalMs: 600 });
+    const first = createMailNotifier(opts);
+    await first.start();
+    cleanup.push(() => first.stop());
+    const acked = alertEvent({ rule: "Acked", service: "api" });
+    const unacked = alertEvent({ rule: "Unacked", service: "web" });
+    await publishAlert(r.js, r.subjects, acked);
+    await publishAlert(r.js, r.subjects, unacked);
+    await r.smtp.waitForMails(2);
+    const reply = await r.nc.request(r.subjects.alertAck, encodeJson({ v: 1, fingerprint: acked.fingerprint, by: "ann" }));
+    expect((decodeJson(reply.data) as AlertAckReply).known).toBe(true);
+    await first.stop();
+    const count = r.smtp.mails.length;
+
+    const second = createMailNotifier(opts);
+    await second.start();
+    cleanup.push(() => second.stop());
+    const subjectsOf = () => r.smtp.mails.slice(count).map((m) => m.parsed.subject);
+    await waitFor(() => subjectsOf().filter((s) => s === "[STILL FIRING] Unacked: web (critical)").length >= 2, { what: "repeats of the unacknowledged alert" });
+    expect(subjectsOf().every((s) => s === "[STILL FIRING] Unacked: web (critical)")).toBe(true);
+    // The acknowledged one is still known, and its resolution is still mailed.
+    await publishAlert(r.js, r.subjects, { ...acked, status: "resolved", endsAt: acked.startsAt + 5000 });
+    await r.smtp.waitForMails(1, { where: (m) => m.parsed.subject === "[RESOLVED] Acked: api (critical)" });
   });
 
   it("SMTP down for several seconds, then back: the mail arrives once, after the outage", async () => {
