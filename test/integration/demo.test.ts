@@ -56,9 +56,9 @@ describe("switchboard demo", () => {
     const port = await freePort();
     const mailDir = mkdtempSync(join(tmpdir(), "sb-demo-mail-"));
     dirs.push(mailDir);
-    const r = await runCli(["demo", "--duration", "15s", "--json", "--mail-dir", mailDir], {
+    const r = await runCli(["demo", "--duration", "20s", "--json", "--mail-dir", mailDir], {
       env: { NATS_URL: `nats://127.0.0.1:${port}` },
-      timeoutMs: 50_000,
+      timeoutMs: 55_000,
     });
     expect(r.code, r.stderr).toBe(0);
     const all = events(r.stdout);

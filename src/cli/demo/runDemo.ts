@@ -49,6 +49,11 @@ export interface DemoSummary {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Time the scenario needs after the kill: suspect/down (≈ 3 heartbeats), the rule's `for`, group wait, SMTP. */
+const SCENARIO_TAIL_MS = 7000;
+/** How long past --duration the demo waits for the alert's mail on a slow machine. */
+const MAIL_GRACE_MS = 10_000;
+
 /** A path as the user would like to read it: relative below the working folder, absolute elsewhere. */
 export function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
@@ -239,13 +244,21 @@ export async function runDemo(settings: ResolvedSettings, prefixGiven: boolean, 
         await Promise.all(procs.map((p) => stopServiceProcess(p)));
       },
     });
-    for (let i = 0; i < opts.instances; i++) {
-      if (stopping) throw new Interrupted();
-      const p = await startServiceProcess({ index: i, servers, prefix, service: opts.service, heartbeatMs: opts.heartbeatMs, jitterMs: 3 });
-      procs.push(p);
+    // Started side by side: on a busy machine each takes a moment to boot.
+    const starts = await Promise.allSettled(
+      Array.from({ length: opts.instances }, (_, i) =>
+        startServiceProcess({ index: i, servers, prefix, service: opts.service, heartbeatMs: opts.heartbeatMs, jitterMs: 3 }),
+      ),
+    );
+    for (const r of starts) if (r.status === "fulfilled") procs.push(r.value);
+    procs.sort((a, b) => a.index - b.index);
+    for (const p of procs) {
       summary.instancePids.push(p.pid);
-      note(`instance #${i + 1} of ${opts.service} started: ${p.id} (pid ${p.pid})`, { kind: "instance", n: i + 1, id: p.id, pid: p.pid });
+      note(`instance #${p.index + 1} of ${opts.service} started: ${p.id} (pid ${p.pid})`, { kind: "instance", n: p.index + 1, id: p.id, pid: p.pid });
     }
+    const failedStart = starts.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failedStart) throw failedStart.reason;
+    if (stopping) throw new Interrupted();
     const instanceView = (): ViewInstance[] =>
       procs.map((p) => ({ n: p.index + 1, id: p.id, pid: p.pid, process: p.status, ...(views.get(p.id) ? { state: views.get(p.id)!.state } : {}) }));
 
@@ -323,10 +336,38 @@ export async function runDemo(settings: ResolvedSettings, prefixGiven: boolean, 
     redraw = setInterval(refresh, tty ? 250 : 500);
 
     // 9. The script: kill one instance, watch failover, the alert and the mail.
-    const killAfter = opts.killAfterMs ?? (opts.durationMs ? Math.max(3000, Math.round(opts.durationMs * 0.3)) : 8000);
+    // The kill comes at 30 % of the duration (or --kill-after), but late enough for calls to be
+    // flowing and early enough for the alert and its mail to follow before the end; if the machine
+    // was too slow for that, the end waits (a little) for the mail.
+    const callsAt = Date.now();
     const endAt = opts.durationMs ? started + opts.durationMs : Infinity;
-    const durationTimer = opts.durationMs ? setTimeout(() => shutdown.abort("duration reached"), Math.max(0, endAt - Date.now())) : undefined;
-    cleanups.push({ what: "timers", run: async () => clearTimeout(durationTimer) });
+    const killAfter = opts.killAfterMs ?? (opts.durationMs ? Math.max(3000, Math.round(opts.durationMs * 0.3)) : 8000);
+    const killAt = Math.max(callsAt + 1500, Math.min(started + killAfter, endAt - SCENARIO_TAIL_MS));
+    let durationPassed = false;
+    const finishWhenShown = () => {
+      if (!summary.killed || state.mails.length > 0) shutdown.abort("duration reached");
+    };
+    catcher.onMail(() => {
+      if (durationPassed) finishWhenShown();
+    });
+    const durationTimer = opts.durationMs
+      ? setTimeout(() => {
+          durationPassed = true;
+          if (summary.killed && state.mails.length === 0) {
+            note(`duration reached; waiting up to ${Math.round(MAIL_GRACE_MS / 1000)} s more for the alert's mail`);
+            graceTimer = setTimeout(() => shutdown.abort("duration reached (no mail yet)"), MAIL_GRACE_MS);
+          }
+          finishWhenShown();
+        }, Math.max(0, endAt - Date.now()))
+      : undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
+    cleanups.push({
+      what: "timers",
+      run: async () => {
+        clearTimeout(durationTimer);
+        clearTimeout(graceTimer);
+      },
+    });
     const killTimer = setTimeout(() => {
       const victim = procs[Math.min(1, procs.length - 1)];
       if (!victim || stopping) return;
@@ -349,7 +390,7 @@ export async function runDemo(settings: ResolvedSettings, prefixGiven: boolean, 
           );
         }, 3000);
       });
-    }, killAfter);
+    }, killAt - Date.now());
     cleanups.push({ what: "kill timer", run: async () => clearTimeout(killTimer) });
 
     summary.reason = await shutdown.promise;
