@@ -286,6 +286,28 @@ describe("errors", () => {
     views = [view("rogue"), view("honest")];
     for (let i = 0; i < 20; i++) expect(await c.call("echo", "echo", { i }, { idempotent: true, strategy: "round-robin" })).toEqual({ i });
     rogue.unsubscribe();
+
+    // A flood on the client's reply subjects (duplicates, unknown and malformed tokens, status
+    // messages, empty bodies) is dropped and counted; pending calls are unaffected.
+    const flood = nc.subscribe(`${prefix}.inst.echo.flood.echo`, {
+      callback: (_e, m) => {
+        const base = m.reply!.slice(0, m.reply!.lastIndexOf(".") + 1);
+        for (let i = 0; i < 2000; i++) {
+          nc.publish(m.reply!, new TextEncoder().encode("x".repeat(1 + (i % 50))));
+          nc.publish(`${base}${["ZZZ", "zzzzzzzzzzzz", "-1", (i * 7919).toString(36)][i % 4]}`, new Uint8Array(i % 3));
+        }
+        m.respond(new TextEncoder().encode(JSON.stringify({ ok: true })));
+      },
+    });
+    await nc.flush();
+    views = [view("flood")];
+    const late0 = c.stats().lateReplies;
+    const first = await c.call("echo", "echo", 1).then(unexpected, (e: CallError) => e);
+    expect(first).toBeInstanceOf(BadReplyError); // the first message on the reply subject is "x": not JSON
+    await waitFor(() => c.stats().lateReplies - late0 >= 3999, { what: "the flood to be dropped" });
+    views = [view("honest")];
+    expect(await c.call("echo", "echo", { after: "flood" })).toEqual({ after: "flood" });
+    flood.unsubscribe();
     half.unsubscribe();
   });
 
