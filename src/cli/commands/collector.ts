@@ -28,7 +28,7 @@ export function collectorCommand(): Command {
     .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"));
   withCommonOptions(cmd, [
     "switchboard collector --rules deploy/alert-rules.yaml --metrics-port 9464",
-    "curl -s localhost:9464/metrics | grep switchboard_",
+    "curl -s localhost:9464/metrics | grep ^sb_",
   ]);
   cmd.action(async (flags: CollectorFlags) => {
     const envPort = process.env.SB_METRICS_PORT ? Number(process.env.SB_METRICS_PORT) : undefined;
