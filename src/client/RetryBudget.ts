@@ -30,6 +30,9 @@ export class RetryBudget {
   granted = 0;
 
   constructor(opts: RetryBudgetOptions = {}) {
+    for (const [k, v] of Object.entries(opts)) {
+      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) throw new RangeError(`retryBudget.${k} must be a number ≥ 0`);
+    }
     this.ratio = Math.max(0, opts.ratio ?? 0.2);
     this.minPerSecond = Math.max(0, opts.minPerSecond ?? 10);
     this.maxTokens = Math.max(1, opts.maxTokens ?? 500);

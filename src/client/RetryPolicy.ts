@@ -74,7 +74,9 @@ export class RetryPolicy {
     opts: RetryPolicyOptions = {},
     private readonly random: RandomSource = Math.random,
   ) {
-    this.maxAttempts = Math.max(1, Math.floor(opts.maxAttempts ?? 5));
+    const max = opts.maxAttempts ?? 5;
+    if (typeof max !== "number" || !Number.isFinite(max) || max < 1) throw new RangeError(`maxAttempts must be a number ≥ 1, got ${String(max)}`);
+    this.maxAttempts = Math.floor(max);
     this.baseMs = Math.max(0, opts.baseMs ?? 1000);
     this.capMs = Math.max(0, opts.capMs ?? 5000);
     if (!Number.isFinite(this.baseMs) || !Number.isFinite(this.capMs)) throw new RangeError("backoff baseMs and capMs must be finite");

@@ -415,7 +415,14 @@ describe("call loop: routing and input", () => {
     const t = setup();
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    const bad = [t.call(1, undefined, "no.dots"), t.call(circular), t.call(1, { strategy: "fastest" as never }), t.call(1, { timeoutMs: -1 })];
+    const bad = [
+      t.call(1, undefined, "no.dots"),
+      t.call(circular),
+      t.call(1, { strategy: "fastest" as never }),
+      t.call(1, { timeoutMs: -1 }),
+      t.call(1, { maxAttempts: 0 }),
+      t.call(1, { backoff: { baseMs: Number.NaN } }),
+    ];
     t.transport.maxPayload = 1000;
     bad.push(t.call("x".repeat(2000)));
     for (const b of bad) {
@@ -424,7 +431,7 @@ describe("call loop: routing and input", () => {
     }
     expect(bad[0]!.error!.message).toMatch(/invalid service/);
     expect(bad[1]!.error!.message).toMatch(/cannot be encoded as JSON/);
-    expect(bad[4]!.error!.message).toMatch(/max_payload/);
+    expect(bad[6]!.error!.message).toMatch(/max_payload/);
     expect(t.transport.sent).toHaveLength(0);
   });
 

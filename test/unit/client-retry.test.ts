@@ -22,6 +22,13 @@ describe("RetryPolicy", () => {
     expect(mean).toBeLessThan(105);
   });
 
+  it("refuses nonsense settings", () => {
+    expect(() => new RetryPolicy({ maxAttempts: 0 })).toThrow(RangeError);
+    expect(() => new RetryPolicy({ maxAttempts: Number.NaN })).toThrow(RangeError);
+    expect(() => new RetryPolicy({ baseMs: Number.NaN })).toThrow(RangeError);
+    expect(() => new RetryPolicy({ capMs: Infinity })).toThrow(RangeError);
+  });
+
   it("is configurable down to milliseconds", () => {
     const p = new RetryPolicy({ baseMs: 2, capMs: 5, maxAttempts: 3 }, () => 0.5);
     expect([1, 2, 3, 4].map((a) => p.delay(a))).toEqual([1, 2, 2.5, 2.5]);
@@ -75,6 +82,11 @@ describe("RetryBudget", () => {
     expect(b.tryWithdraw(100)).toBe(true); // 100 ms = one token
     for (let i = 0; i < 50; i++) if (b.tryWithdraw(10_000)) granted++;
     expect(granted).toBe(20); // the reserve refills to its cap, not beyond
+  });
+
+  it("refuses nonsense settings", () => {
+    expect(() => new RetryBudget({ ratio: -1 })).toThrow(RangeError);
+    expect(() => new RetryBudget({ minPerSecond: Number.NaN })).toThrow(RangeError);
   });
 
   it("caps the bucket, so a long calm period does not allow an unlimited burst", () => {
