@@ -63,6 +63,14 @@ export interface CliProcess {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
 }
 
+/** Every long-running CLI process started and not yet exited, so a failing test cannot leak one. */
+const running = new Set<CliProcess>();
+
+/** Stops (SIGKILL) every CLI process a test started and did not stop; call it in afterAll/afterEach. */
+export async function killAllCli(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop("SIGKILL", 0)));
+}
+
 /** Starts a long-running `switchboard <args>`. */
 export function startCli(args: string[], opts: { env?: Record<string, string | undefined> } = {}): CliProcess {
   const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, env: cliEnv(opts.env ?? {}), stdio: ["ignore", "pipe", "pipe"] });
@@ -80,7 +88,7 @@ export function startCli(args: string[], opts: { env?: Record<string, string | u
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   child.once("exit", poke);
-  return {
+  const proc: CliProcess = {
     child,
     stdout: () => out,
     stderr: () => err,
@@ -121,6 +129,9 @@ export function startCli(args: string[], opts: { env?: Record<string, string | u
       return exited;
     },
   };
+  running.add(proc);
+  child.once("exit", () => running.delete(proc));
+  return proc;
 }
 
 /** True while a process with this pid exists. */

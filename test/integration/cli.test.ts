@@ -14,7 +14,7 @@ import { buildProgram } from "../../src/cli/index.js";
 import { freePort, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess } from "../helpers/processes.js";
 import { startSmtpServer } from "../helpers/smtp.js";
-import { runCli, startCli, type CliProcess } from "../helpers/cli.js";
+import { killAllCli, runCli, startCli, type CliProcess } from "../helpers/cli.js";
 import { uniquePrefix, waitFor } from "../helpers/wait.js";
 
 const ANSI = /\x1b\[/;
@@ -50,10 +50,13 @@ describe("switchboard CLI", () => {
 
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
-    expect(await coordinator?.stop("SIGTERM")).toBe(0);
+    const coordinatorExit = await coordinator?.stop("SIGTERM");
+    // Whatever a failed test left running.
+    await killAllCli();
     await nc?.close();
     await server?.dispose();
     rmSync(dir, { recursive: true, force: true });
+    expect(coordinatorExit).toBe(0);
   });
 
   it("ls lists the running instances as a table and as JSON", async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/nats-server.js";
-import { isAlive, runCli, startCli } from "../helpers/cli.js";
+import { isAlive, killAllCli, runCli, startCli } from "../helpers/cli.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 
 interface Summary {
@@ -50,7 +50,10 @@ function events(stdout: string): Array<Record<string, unknown>> {
 
 describe("switchboard demo", () => {
   const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(async () => {
+    await killAllCli();
+    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  });
 
   it("runs the whole scenario against its own nats-server, with no failed call and one mail, and leaves nothing behind", async () => {
     const port = await freePort();
