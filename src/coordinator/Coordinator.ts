@@ -91,6 +91,8 @@ export class Coordinator {
   private warnedRivalLeader = 0;
   /** How long the last 1024 queries took to answer (encode + publish), ms. */
   private readonly queryTimes = new Float64Array(1024);
+  /** …and the CPU time they took (wall time inflates when other processes compete for the cores). */
+  private readonly queryCpu = new Float64Array(1024);
   private queriesAnswered = 0;
   /** Scratch fields of the heartbeat being handled (one object for all of them). */
   private readonly fields = heartbeatFields();
@@ -384,6 +386,7 @@ export class Coordinator {
     if (query.service !== undefined) filter.service = query.service;
     if (query.states !== undefined) filter.states = query.states;
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const parts = encodeSnapshot(
       this.registry,
       filter,
@@ -391,7 +394,10 @@ export class Coordinator {
       this.nc.info?.max_payload ?? 1024 * 1024,
     );
     for (const p of parts) msg.respond(p);
-    this.queryTimes[this.queriesAnswered++ % this.queryTimes.length] = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    const slot = this.queriesAnswered++ % this.queryTimes.length;
+    this.queryTimes[slot] = performance.now() - t0;
+    this.queryCpu[slot] = (cpu.user + cpu.system) / 1000;
   }
 
   /** Another coordinator's event: track the revision; a follower reconciles with it. */
@@ -619,15 +625,28 @@ export class Coordinator {
     };
   }
 
-  /** Time to answer (encode + publish) the last `last` registry queries (at most 1024), ms. */
+  /** Time to answer (encode + publish) the last `last` registry queries (at most 1024): wall and CPU time, ms. */
   queryStats(last = this.queryTimes.length): CoordinatorStats["queries"] {
     const size = this.queryTimes.length;
     const n = Math.min(this.queriesAnswered, size, Math.max(0, Math.floor(last)));
-    const samples: number[] = [];
-    for (let k = 1; k <= n; k++) samples.push(this.queryTimes[(this.queriesAnswered - k) % size]!);
-    const sorted = samples.sort((a, b) => a - b);
-    const at = (q: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.floor(q * n))]!);
-    return { answered: this.queriesAnswered, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: n === 0 ? 0 : sorted[n - 1]! };
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    for (let k = 1; k <= n; k++) {
+      const slot = (this.queriesAnswered - k) % size;
+      wall.push(this.queryTimes[slot]!);
+      cpu.push(this.queryCpu[slot]!);
+    }
+    wall.sort((a, b) => a - b);
+    cpu.sort((a, b) => a - b);
+    const at = (xs: number[], q: number) => (n === 0 ? 0 : xs[Math.min(n - 1, Math.floor(q * n))]!);
+    return {
+      answered: this.queriesAnswered,
+      p50Ms: at(wall, 0.5),
+      p99Ms: at(wall, 0.99),
+      maxMs: n === 0 ? 0 : wall[n - 1]!,
+      p50CpuMs: at(cpu, 0.5),
+      p99CpuMs: at(cpu, 0.99),
+    };
   }
 
   // ---- stopping --------------------------------------------------------------------------------------

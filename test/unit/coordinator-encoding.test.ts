@@ -219,6 +219,22 @@ describe("encodeSnapshot", () => {
     expect(new Set(ids).size).toBe(3000);
   });
 
+  it("property: writes every number (0 … 2^53−1) and name exactly as JSON.stringify would", () => {
+    const big = fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 2 ** 31 - 3, max: 2 ** 31 + 3 }), fc.maxSafeNat(), fc.constant(1_764_000_000_000));
+    fc.assert(
+      fc.property(fc.array(fc.record({ at: big, seq: big, inFlight: big, status: fc.constantFrom("ok", "degraded", "draining" as const) }), { minLength: 1, maxLength: 20 }), (rows) => {
+        const sm = new RegistryStateMachine();
+        rows.forEach((r, i) => {
+          sm.announce({ id: `i${i}`, service: "s", version: "1", endpoints: [], heartbeatMs: 1000, startedAt: r.at, metadata: { k: "ü\"x" } }, r.at);
+          sm.heartbeat("s", `i${i}`, r.seq, r.inFlight, r.status, r.at);
+        });
+        const body = encodeSnapshot(sm, {}, header, 1 << 20)[0]!;
+        expect(JSON.parse(body.toString("utf8")).instances).toEqual([...sm.entries()].map((e) => sm.view(e)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("filters by service and state", () => {
     const sm = filled(70);
     sm.tick(1000 + 1500);
