@@ -106,7 +106,7 @@ class MailNotifierImpl implements MailNotifier {
     this.owned = owned;
     try {
       const jsm = await jetstreamManager(nc);
-      await ensureAlertStream(jsm, this.subjects, { name: this.streamName });
+      await ensureAlertStream(jsm, this.subjects, { name: this.streamName, replicas: this.opts.replicas ?? 1 });
       const config = {
         durable_name: this.durable,
         ack_policy: AckPolicy.Explicit,
@@ -125,7 +125,7 @@ class MailNotifierImpl implements MailNotifier {
         await jsm.consumers.add(this.streamName, config);
       }
       const js = jetstream(nc);
-      this.state = await NotifierState.open(js, this.subjects.prefix, this.opts.sentRecordTtlMs ?? 14 * 24 * 3_600_000);
+      this.state = await NotifierState.open(js, this.subjects.prefix, this.opts.sentRecordTtlMs ?? 14 * 24 * 3_600_000, this.opts.replicas ?? 1);
       const { acks, active } = await this.state.load();
       for (const [fp, ack] of acks) this.grouper.acknowledge(fp, ack);
       const now = this.now();
@@ -140,7 +140,9 @@ class MailNotifierImpl implements MailNotifier {
         },
       });
       const consumer = await js.consumers.get(this.streamName, this.durable);
-      this.messages = await consumer.consume({ max_messages: 256 });
+      // Short pulls (idle heartbeat = expires / 2): when a cluster node dies with the consumer's leader,
+      // the pending pull dies with it; two missed heartbeats re-pull, so mail resumes within ~5 s, not 30 s.
+      this.messages = await consumer.consume({ max_messages: 256, expires: 5000 });
       this.running = true;
       this.consuming = this.consume(this.messages);
       // Held messages would be redelivered after ackWait; progress acks say "still working on it".

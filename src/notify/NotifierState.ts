@@ -26,12 +26,12 @@ export class NotifierState {
     private readonly state: KV,
   ) {}
 
-  /** Opens (creating if needed) the buckets of `prefix`. */
-  static async open(js: JetStreamClient, prefix: string, sentTtlMs: number): Promise<NotifierState> {
+  /** Opens (creating if needed, with `replicas`) the buckets of `prefix`. */
+  static async open(js: JetStreamClient, prefix: string, sentTtlMs: number, replicas = 1): Promise<NotifierState> {
     const kvm = new Kvm(js);
     const base = prefixName(prefix);
-    const sent = await kvm.create(`${base}_notify_sent`, { history: 1, ttl: sentTtlMs, description: "Switchboard: alert transitions already mailed" });
-    const state = await kvm.create(`${base}_notify_state`, { history: 1, description: "Switchboard: acknowledgements and mailed firing alerts" });
+    const sent = await kvm.create(`${base}_notify_sent`, { history: 1, ttl: sentTtlMs, replicas, description: "Switchboard: alert transitions already mailed" });
+    const state = await kvm.create(`${base}_notify_state`, { history: 1, replicas, description: "Switchboard: acknowledgements and mailed firing alerts" });
     return new NotifierState(sent, state);
   }
 

@@ -68,6 +68,12 @@ export type MailNotifierOptions = NatsSource & {
   /** Stream name (default `<prefix with . as _>_alerts`); created if missing. */
   stream?: string;
   /**
+   * Replicas of the alert stream (when this notifier creates it) and of the notifier's KV buckets
+   * (sent records, acknowledgements). Default 1; use 3 on a 3-node cluster, or losing the node that
+   * holds them stops mail until it returns.
+   */
+  replicas?: number;
+  /**
    * JetStream ack wait (default 30 s): a message held by a notifier that died is redelivered after
    * this. Held messages (grouping, SMTP retries) are kept alive with progress acks.
    */
