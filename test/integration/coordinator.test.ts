@@ -94,17 +94,18 @@ describe("coordinator with agents on a real nats-server", () => {
     const mine = changes.filter((ch) => ch.view.instance.id === id && ch.previous !== null);
     expect(mine.map((ch) => ch.type)).toEqual(["suspect", "down", "removed"]);
     expect(mine.map((ch) => ch.reason)).toEqual(["timeout", "timeout", "timeout"]);
-    // Each transition happens at its threshold after the last heartbeat, give or take a tick (hb/10) and scheduling.
+    // Each transition happens at its threshold after the last heartbeat, plus at most a tick (hb/10) and
+    // timer lateness on a busy machine.
     const lastSeen = mine[0]!.view.lastSeen;
     const after = mine.map((ch) => ch.at - lastSeen);
     expect(after[0]).toBeGreaterThanOrEqual(1.5 * hb);
-    expect(after[0]).toBeLessThan(1.5 * hb + 100);
+    expect(after[0]).toBeLessThan(1.5 * hb + 150);
     expect(after[1]).toBeGreaterThanOrEqual(3 * hb);
-    expect(after[1]).toBeLessThan(3 * hb + 100);
+    expect(after[1]).toBeLessThan(3 * hb + 150);
     expect(after[2]).toBeGreaterThanOrEqual(8 * hb);
-    expect(after[2]).toBeLessThan(8 * hb + 100);
+    expect(after[2]).toBeLessThan(8 * hb + 150);
     // The instance left routing within 1.5 intervals of the kill (plus a tick).
-    expect(mine[0]!.seenAt - killedAt).toBeLessThan(1.5 * hb + 100);
+    expect(mine[0]!.seenAt - killedAt).toBeLessThan(1.5 * hb + 150);
 
     // The client cache followed: not live from "suspect" on, gone after "removed"; the other one stayed.
     await waitFor(() => cache.get("echo", id) === undefined, { what: "the cache to drop the instance" });
