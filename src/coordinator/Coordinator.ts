@@ -44,8 +44,6 @@ const EMPTY_QUERY: RegistryQuery = { v: 1 };
 const MAX_RECORD_INTERVAL = 3_600_000;
 /** Targeted "please re-announce" requests per second, at most: a flood of made-up heartbeats must not become a sync flood. */
 const MAX_TARGETED_SYNCS_PER_SECOND = 200;
-/** How long a follower remembers a removal the leader has not confirmed (to publish it if it becomes leader). */
-const UNCONFIRMED_REMOVAL_MS = 60_000;
 
 /** A subscription to a coordinator event; `dispose()` removes the listener. */
 export interface CoordinatorListener {
@@ -85,7 +83,6 @@ export class Coordinator {
   private syncQuietUntil = 0;
   private readonly unknownAsked = new Map<string, number>();
   private syncBudget = { second: 0, used: 0 };
-  private readonly unconfirmedRemovals = new Map<string, { view: InstanceView; at: number }>();
   private readonly changeListeners = new Set<(c: RegistryChange) => void>();
   private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
   private warnedRivalLeader = 0;
@@ -420,9 +417,7 @@ export class Coordinator {
       void this.leadership?.step();
       return;
     }
-    const view = ev.instance;
-    if (ev.type === "removed") this.unconfirmedRemovals.delete(instanceKey(view.instance.service, view.instance.id));
-    const c = this.registry.applyLeaderEvent(ev.type, view, ev.at, this.now());
+    const c = this.registry.applyLeaderEvent(ev.type, ev.instance, ev.at, this.now());
     if (c) this.emit(c);
   }
 
@@ -435,11 +430,8 @@ export class Coordinator {
   // ---- output ------------------------------------------------------------------------------------
 
   private emit(c: RegistryChange): void {
+    // A follower publishes nothing; the state machine remembers what was never published, for a takeover.
     if (this.leader) this.publish(c);
-    else if (c.type === "removed" && c.reason !== "leader") {
-      const v = c.view.instance;
-      this.unconfirmedRemovals.set(instanceKey(v.service, v.id), { view: c.view, at: c.at });
-    }
     for (const l of this.changeListeners) {
       try {
         l(c);
@@ -515,9 +507,6 @@ export class Coordinator {
     if (this.unknownAsked.size > 0) {
       for (const [k, t] of this.unknownAsked) if (now - t >= this.unknownSyncIntervalMs) this.unknownAsked.delete(k);
     }
-    if (this.unconfirmedRemovals.size > 0) {
-      for (const [k, r] of this.unconfirmedRemovals) if (now - r.at >= UNCONFIRMED_REMOVAL_MS) this.unconfirmedRemovals.delete(k);
-    }
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
@@ -545,13 +534,9 @@ export class Coordinator {
     if (leader) {
       if (observedRevision > this.revision) this.revision = observedRevision;
       this.log.info({ revision: this.revision }, "leading: publishing registry events");
-      // Tell clients what the previous leader could not: removals we saw alone, states it never published.
-      const now = this.now();
-      for (const { view } of this.unconfirmedRemovals.values()) {
-        this.publish({ type: "removed", previous: null, reason: "reconcile", view, at: now });
-      }
-      this.unconfirmedRemovals.clear();
-      for (const c of this.registry.unpublished(now)) this.publish(c);
+      // Tell clients what no leader told them (a leaderless window, a leader that died mid-way): every
+      // state on the way, so that an instance that fell and was removed meanwhile is still seen `down`.
+      for (const c of this.registry.unpublished(this.now())) this.publish(c);
       void this.rewriteStore();
     } else {
       this.log.info("following: another coordinator publishes registry events");

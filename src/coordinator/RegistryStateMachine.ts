@@ -56,6 +56,36 @@ class Entry implements RegistryEntry {
 
 const EMPTY: readonly RegistryChange[] = Object.freeze([]);
 
+/** How long an unpublished removal is remembered (a leader publishes it within milliseconds; a follower keeps it for a takeover). */
+const TOMBSTONE_MS = 60_000;
+
+/** An instance removed here whose removal nobody has published yet. */
+interface Tombstone {
+  view: InstanceView;
+  /** What clients last heard about it. */
+  published: InstanceState | null;
+  reason: "leave" | "timeout" | "expired";
+  at: number;
+}
+
+function tombstoneKey(service: string, id: string): string {
+  return `${service}\u0000${id}`;
+}
+
+const ORDER: Record<InstanceState, number> = { up: 0, suspect: 1, down: 2, removed: 3 };
+const FALL: readonly InstanceState[] = ["up", "suspect", "down"];
+
+/**
+ * The states clients should see to go from `from` to `to`: each step of the fall (up → suspect → down)
+ * after `from`, or just `to` for a revival or an instance they never heard of.
+ */
+function pathBetween(from: InstanceState | null, to: InstanceState): InstanceState[] {
+  if (from === null || from === "removed" || ORDER[to] <= ORDER[from]) return from === to ? [] : [to];
+  return FALL.slice(ORDER[from] + 1, ORDER[to] + 1);
+}
+
+
+
 /** Stable JSON-ish comparison of two records: any announced difference is a change clients must see. */
 function sameRecord(a: InstanceRecord, b: InstanceRecord): boolean {
   if (a === b) return true;
@@ -100,6 +130,9 @@ export class RegistryStateMachine {
   /** No entry can change state before this time, so `tick` can skip its scan until then. */
   private nextDeadline = Infinity;
   private minHeartbeat = Infinity;
+
+  /** Removals nobody published yet: what a new leader still has to tell clients. */
+  private readonly tombstones = new Map<string, Tombstone>();
 
   /** Heartbeats accepted / ignored as stale / from unknown instances, since creation. */
   readonly counters = { heartbeats: 0, stale: 0, unknown: 0 };
@@ -296,10 +329,13 @@ export class RegistryStateMachine {
 
   /**
    * Lets time pass: moves every instance whose last proof of life is old enough to suspect, down or
-   * removed. A long pause (a blocked event loop) jumps straight to the state the elapsed time calls for,
-   * as one change. Cheap when nothing can be due: it skips the scan until the earliest deadline.
+   * removed. After a long pause (a blocked event loop) several steps can be due at once: each is its own
+   * change, in order. Cheap when nothing can be due: it skips the scan until the earliest deadline.
    */
   tick(now: number): readonly RegistryChange[] {
+    if (this.tombstones.size > 0) {
+      for (const [k, t] of this.tombstones) if (now - t.at >= TOMBSTONE_MS) this.tombstones.delete(k);
+    }
     if (now < this.nextDeadline) return EMPTY;
     let changes: RegistryChange[] | undefined;
     let next = Infinity;
@@ -307,19 +343,15 @@ export class RegistryStateMachine {
     for (const m of this.services.values()) {
       for (const e of m.values()) {
         const elapsed = now - e.lastSeen;
-        let target: InstanceState = e.state;
-        if (elapsed >= e.removeAfter) target = "removed";
-        else if (elapsed >= e.downAfter) target = "down";
-        else if (elapsed >= e.suspectAfter && e.state === "up") target = "suspect";
-
-        if (target !== e.state) {
-          const c =
-            target === "removed"
-              ? this.remove(e, e.registered ? "expired" : "timeout", now)
-              : this.transition(e, target, now);
-          (changes ??= []).push(c);
+        // Every state on the way is a change of its own, even when a long pause (a blocked event loop)
+        // makes several due at once: consumers such as alerting rely on seeing `down` before `removed`.
+        if (!e.registered) {
+          if (e.state === "up" && elapsed >= e.suspectAfter) (changes ??= []).push(this.transition(e, "suspect", now));
+          if (e.state === "suspect" && elapsed >= e.downAfter) (changes ??= []).push(this.transition(e, "down", now));
         }
-        if (target !== "removed") {
+        const removed = elapsed >= e.removeAfter;
+        if (removed) (changes ??= []).push(this.remove(e, e.registered ? "expired" : "timeout", now));
+        else {
           const d = this.deadlineOf(e);
           if (d < next) next = d;
           if (!e.registered && e.record.heartbeatMs < minHb) minHb = e.record.heartbeatMs;
@@ -341,7 +373,11 @@ export class RegistryStateMachine {
     const m = this.services.get(record.service);
     const e = m?.get(record.id);
     if (type === "removed") {
-      if (!e) return null;
+      if (!e) {
+        // Already removed here (by our own tick): the leader has now published it.
+        if (this.tombstones.size > 0) this.tombstones.delete(tombstoneKey(record.service, record.id));
+        return null;
+      }
       return this.remove(e, "leader", now);
     }
     const age = Math.max(0, eventAt - view.lastSeen);
@@ -425,22 +461,58 @@ export class RegistryStateMachine {
 
   /** Records that `state` of an instance was published (or heard from the leader). */
   markPublished(service: string, id: string, state: InstanceState): void {
+    if (state === "removed") {
+      if (this.tombstones.size > 0) this.tombstones.delete(tombstoneKey(service, id));
+      return;
+    }
     const e = this.services.get(service)?.get(id);
     if (e) e.published = state;
   }
 
   /**
-   * Changes clients have not been told about: every instance whose state differs from the last one
-   * published. A coordinator that becomes leader publishes these first.
+   * What clients have not been told, as the changes a coordinator that becomes leader publishes first:
+   * for every instance whose state differs from the last one published, each state on the way from that
+   * one to the current one (up → suspect → down), and for instances removed here but never published as
+   * removed, the rest of their fall (a timed-out instance passes through `down`) and then `removed`.
+   * Instances clients never heard of are published in their current state only; removed ones not at all.
    */
   unpublished(now: number): RegistryChange[] {
     const out: RegistryChange[] = [];
     for (const m of this.services.values()) {
       for (const e of m.values()) {
-        if (e.published !== e.state) out.push(this.change(e, e.published, "reconcile", now));
+        if (e.published === e.state) continue;
+        this.reconcile(out, this.view(e), e.published, pathBetween(e.published, e.state), e.since, now);
       }
     }
+    for (const t of this.tombstones.values()) {
+      if (t.published === null) continue;
+      const states: InstanceState[] = t.reason === "timeout" ? [...pathBetween(t.published, "down"), "removed"] : ["removed"];
+      this.reconcile(out, t.view, t.published, states, t.at, now);
+    }
+    this.tombstones.clear();
     return out;
+  }
+
+  /** Removals not yet published, kept (for {@link unpublished}) until published or `TOMBSTONE_MS` old. */
+  get pendingRemovals(): number {
+    return this.tombstones.size;
+  }
+
+  /**
+   * Appends one "reconcile" change per state of `states`, each following the previous one, dated when
+   * it happened: a step of the fall when its threshold passed after the last proof of life, the last
+   * state when the instance entered it (`lastAt`).
+   */
+  private reconcile(out: RegistryChange[], view: InstanceView, from: InstanceState | null, states: InstanceState[], lastAt: number, now: number): void {
+    const t = this.thresholdsFor(view.instance.heartbeatMs);
+    let previous = from;
+    states.forEach((state, i) => {
+      let at = lastAt;
+      if (i < states.length - 1) at = state === "suspect" ? view.lastSeen + t.suspectAfter : state === "down" ? view.lastSeen + t.downAfter : lastAt;
+      at = Math.min(at, now);
+      out.push({ type: state, previous, reason: "reconcile", view: { ...view, state, since: at }, at });
+      previous = state;
+    });
   }
 
   private transition(e: Entry, to: LiveState, now: number): RegistryChange {
@@ -456,6 +528,8 @@ export class RegistryStateMachine {
     if (m.size === 0) this.services.delete(e.record.service);
     this.count--;
     const view: InstanceView = { ...this.view(e), state: "removed", since: now };
+    // Until someone publishes this removal (markPublished), a future leader must be able to.
+    if (reason !== "leader") this.tombstones.set(tombstoneKey(e.record.service, e.record.id), { view, published: e.published, reason, at: now });
     return { type: "removed", previous: e.state, reason, view, at: now };
   }
 

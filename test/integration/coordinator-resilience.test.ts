@@ -5,9 +5,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createAgent, type Agent } from "../../src/agent/index.js";
-import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
+import { Kvm } from "@nats-io/kv";
+import { jetstream } from "@nats-io/jetstream";
+import { createCoordinator, leaseBucketName, type Coordinator } from "../../src/coordinator/index.js";
 import { createRegistryCache, queryRegistry } from "../../src/client/index.js";
-import { Subjects, decodeMessage, type RegistryEvent, type RegistrySnapshot } from "../../src/protocol/index.js";
+import { Subjects, decodeMessage, encodeJson, type RegistryEvent, type RegistrySnapshot } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startFixture } from "../helpers/processes.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
@@ -107,6 +109,52 @@ describe("coordinator resilience on a real nats-server", () => {
     await waitFor(() => c.isLeader, { timeoutMs: 2000, what: "leadership" });
     await agents[0]!.stop();
     await waitFor(() => cache.get("echo", agents[0]!.id) === undefined, { what: "cache to see the leave" });
+  });
+
+  it("an instance that dies and is removed while no coordinator leads is published with its whole fall when one leads again", async () => {
+    const srv = await server();
+    const prefix = uniquePrefix();
+    const s = new Subjects(prefix);
+    const nc = await conn(srv.url);
+    const events: RegistryEvent[] = [];
+    nc.subscribe(s.registryEvents, {
+      callback: (_e, m) => {
+        const d = decodeMessage("registry-event", m.data, 1 << 20);
+        if (d.ok) events.push(d.value);
+      },
+    });
+    await nc.flush();
+    const c = await coordinator(srv.url, prefix);
+    const victim = createAgent({ service: "echo", servers: srv.url, prefix, heartbeatMs: 100 });
+    await victim.start();
+    cleanup.push(() => victim.stop());
+    await waitFor(() => events.some((e) => e.type === "up" && e.instance.instance.id === victim.id), { what: "up" });
+    // Someone else holds the lease for a while (a JetStream election, a paused rival).
+    const kv = await new Kvm(jetstream(nc)).open(leaseBucketName(prefix));
+    let stealing = true;
+    const thief = (async () => {
+      while (stealing) {
+        await kv.put("leader", encodeJson({ v: 1, coordinator: "elsewhere", revision: c.currentRevision, at: Date.now() }));
+        await sleep(150);
+      }
+    })();
+    await waitFor(() => !c.isLeader, { what: "step down" });
+    // Crash: no leave. Suspect, down and removed all happen while nobody publishes.
+    await victim.nc.close();
+    await waitFor(() => c.registry.get("echo", victim.id) === undefined, { timeoutMs: 5000, what: "removal" });
+    expect(events.filter((e) => e.instance.instance.id === victim.id).map((e) => e.type)).toEqual(["up"]);
+    stealing = false;
+    await thief;
+    await waitFor(() => c.isLeader, { timeoutMs: 5000, what: "leadership back" });
+    await waitFor(() => events.some((e) => e.type === "removed"), { what: "the replay" });
+    const mine = events.filter((e) => e.instance.instance.id === victim.id);
+    expect(mine.map((e) => e.type)).toEqual(["up", "suspect", "down", "removed"]);
+    // Dated when each step happened, and revisions without gaps.
+    const [, suspect, down, removed] = mine;
+    expect(down!.at - suspect!.at).toBeGreaterThanOrEqual(140);
+    expect(removed!.at).toBeGreaterThanOrEqual(down!.at);
+    const revisions = events.map((e) => e.revision);
+    expect(revisions).toEqual(revisions.map((_, i) => revisions[0]! + i));
   });
 
   it("two coordinators answer identically; when the leader is SIGKILLed the other takes over within the lease time and revisions continue", async () => {

@@ -218,10 +218,19 @@ describe("RegistryStateMachine", () => {
     });
   });
 
-  it("a long pause jumps to the state the elapsed time calls for, as one change", () => {
+  it("after a long pause every state on the way is its own change, in order", () => {
     const sm = withOne();
-    expect(sm.tick(T0 + 500).map((c) => [c.previous, c.type])).toEqual([["up", "down"]]);
+    expect(sm.tick(T0 + 500).map((c) => [c.previous, c.type])).toEqual([
+      ["up", "suspect"],
+      ["suspect", "down"],
+    ]);
     expect(sm.tick(T0 + 5000).map((c) => [c.previous, c.type])).toEqual([["down", "removed"]]);
+    const other = withOne("b");
+    expect(other.tick(T0 + 5000).map((c) => [c.previous, c.type])).toEqual([
+      ["up", "suspect"],
+      ["suspect", "down"],
+      ["down", "removed"],
+    ]);
   });
 
   describe("followers reconcile with the leader", () => {
@@ -269,6 +278,49 @@ describe("RegistryStateMachine", () => {
       expect(c?.view.instance.endpoints).toEqual(["x"]);
     });
 
+    it("a follower's own removals are remembered until published; a new leader replays the whole fall", () => {
+      const sm = new RegistryStateMachine();
+      for (const id of ["t", "l", "p", "n", "c"]) sm.announce(rec(id), T0);
+      for (const id of ["t", "l", "p", "c"]) sm.markPublished("orders", id, "up"); // "n": clients never heard of it
+      sm.leave("orders", "l", T0 + 10);
+      // All of them time out (except "l", which left); "c" is removed by the leader's own event first.
+      const ticked = run(sm, T0, T0 + 1000);
+      expect(ticked.filter(([, type]) => type === "removed")).toHaveLength(4);
+      expect(sm.pendingRemovals).toBe(5);
+      expect(sm.applyLeaderEvent("removed", { ...sm.view({ record: rec("c") } as never), state: "removed" }, T0, T0 + 1000)).toBeNull();
+      sm.markPublished("orders", "p", "removed"); // published by someone
+      expect(sm.pendingRemovals).toBe(3);
+      const replay = sm.unpublished(T0 + 1001).map((c) => [c.view.instance.id, c.previous, c.type, c.reason]);
+      expect(replay).toEqual([
+        ["l", "up", "removed", "reconcile"],
+        ["t", "up", "suspect", "reconcile"],
+        ["t", "suspect", "down", "reconcile"],
+        ["t", "down", "removed", "reconcile"],
+      ]);
+      expect(sm.pendingRemovals).toBe(0);
+      // Each replayed step is dated when it happened: thresholds after the last heartbeat, then the removal.
+      const again = new RegistryStateMachine();
+      again.announce(rec("t"), T0);
+      again.markPublished("orders", "t", "up");
+      run(again, T0, T0 + 1000);
+      expect(again.unpublished(T0 + 5000).map((c) => [c.type, c.at - T0, c.view.since - T0])).toEqual([
+        ["suspect", 150, 150],
+        ["down", 300, 300],
+        ["removed", 1000, 1000],
+      ]);
+    });
+
+    it("unpublished removals are forgotten after a minute", () => {
+      const sm = withOne();
+      sm.markPublished("orders", "a", "up");
+      sm.leave("orders", "a", T0);
+      sm.tick(T0 + 59_999);
+      expect(sm.pendingRemovals).toBe(1);
+      sm.tick(T0 + 60_000);
+      expect(sm.pendingRemovals).toBe(0);
+      expect(sm.unpublished(T0 + 60_001)).toEqual([]);
+    });
+
     it("unpublished() lists what clients were not told, for a new leader", () => {
       const sm = withOne("a");
       sm.announce(rec("b"), T0);
@@ -279,6 +331,15 @@ describe("RegistryStateMachine", () => {
       expect(sm.unpublished(T0 + 200).map((c) => [c.view.instance.id, c.previous, c.type, c.reason])).toEqual([
         ["a", "up", "suspect", "reconcile"],
         ["b", "up", "suspect", "reconcile"],
+      ]);
+      // Published up, now down: both steps; published down, revived: up.
+      run(sm, T0 + 201, T0 + 350);
+      sm.markPublished("orders", "b", "down");
+      sm.heartbeat("orders", "b", 1, 0, "ok", T0 + 351);
+      expect(sm.unpublished(T0 + 352).map((c) => [c.view.instance.id, c.previous, c.type, c.view.state])).toEqual([
+        ["a", "up", "suspect", "suspect"],
+        ["a", "suspect", "down", "down"],
+        ["b", "down", "up", "up"],
       ]);
     });
   });
