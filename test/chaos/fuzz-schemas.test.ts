@@ -10,13 +10,10 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SCHEMA_DIR, decodeWith, encodeJson, validatorFor } from "../../src/protocol/index.js";
-
-const root = join(import.meta.dirname, "..", "..");
-const doc = readFileSync(join(root, "docs", "PROTOCOL.md"), "utf8");
+import { DELETE, mutation, nasty, protocolExamples, setAt } from "./mutations.js";
 
 /** One valid message per schema: the examples docs/PROTOCOL.md validates, plus the internal kinds. */
-const seeds = new Map<string, unknown>();
-for (const m of doc.matchAll(/<!-- validate: ([a-z-]+) -->\n```json\n([\s\S]*?)\n```/g)) seeds.set(m[1]!, JSON.parse(m[2]!));
+const seeds = protocolExamples();
 const aView = (seeds.get("registry-snapshot") as { instances: unknown[] }).instances[0];
 seeds.set("persisted-instance", { v: 1, view: aView, ttlMs: 30_000 });
 seeds.set("coordinator-lease", { v: 1, coordinator: "coord-1", revision: 42, at: 1_700_000_000_000 });
@@ -30,64 +27,6 @@ const schemaFiles = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".json") &&
 const kinds = schemaFiles.map((f) => f.slice(0, -5)).sort();
 const schemaOf = (kind: string) =>
   JSON.parse(readFileSync(join(SCHEMA_DIR, `${kind}.json`), "utf8")) as { required?: string[]; additionalProperties?: boolean };
-
-type Path = Array<string | number>;
-/** Every path into a JSON value (objects and arrays), the root included. */
-function paths(v: unknown, at: Path = []): Path[] {
-  const out: Path[] = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...at, i])));
-  else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
-  return out;
-}
-/** A deep copy of `v` with the value at `path` replaced (or deleted when `value` is DELETE). */
-const DELETE = Symbol("delete");
-function setAt(v: unknown, path: Path, value: unknown): unknown {
-  if (path.length === 0) return value === DELETE ? undefined : value;
-  const copy: unknown = Array.isArray(v) ? [...v] : { ...(v as object) };
-  const [head, ...rest] = path;
-  const c = copy as Record<string | number, unknown>;
-  const next = setAt(c[head!], rest, value);
-  if (rest.length === 0 && value === DELETE) {
-    if (Array.isArray(copy)) copy.splice(head as number, 1);
-    else delete c[head!];
-  } else c[head!] = next;
-  return copy;
-}
-
-/** Values that break schemas in interesting ways. */
-const nasty = fc.oneof(
-  fc.anything(),
-  fc.constantFrom("", " ", "a.b", "*", ">", "a b", "\r\nBcc: x@evil", "<script>", "\u0000", "🙂".repeat(40), "x".repeat(5000)),
-  fc.constantFrom(-1, 0, 1.5, -0, Number.MAX_SAFE_INTEGER + 2, 1e308, 2 ** 53),
-  fc.constantFrom(null, true, [], {}, [[[[[]]]]]),
-  fc.string({ unit: "binary", maxLength: 64 }),
-);
-
-/** A mutation of `seed`: replace, delete or add at a random depth, or damage the encoding. */
-function mutation(seed: unknown): fc.Arbitrary<Uint8Array> {
-  const all = paths(seed);
-  const objects = all.filter((p) => {
-    let v: unknown = seed;
-    for (const k of p) v = (v as Record<string | number, unknown>)[k];
-    return v !== null && typeof v === "object" && !Array.isArray(v);
-  });
-  const bytes = encodeJson(seed);
-  return fc.oneof(
-    fc.tuple(fc.constantFrom(...all), nasty).map(([p, x]) => encodeJson(setAt(seed, p, x) ?? null)),
-    fc.constantFrom(...all.filter((p) => p.length > 0)).map((p) => encodeJson(setAt(seed, p, DELETE))),
-    fc.tuple(fc.constantFrom(...objects), fc.string({ minLength: 1, maxLength: 12 }), nasty).map(([p, k, x]) => {
-      let target: unknown = seed;
-      for (const s of p) target = (target as Record<string | number, unknown>)[s];
-      return encodeJson(setAt(seed, p, { ...(target as object), [k]: x }));
-    }),
-    fc.integer({ min: 0, max: Math.max(0, bytes.length - 1) }).map((n) => bytes.slice(0, n)),
-    fc.tuple(fc.integer({ min: 0, max: bytes.length - 1 }), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
-      const copy = bytes.slice();
-      copy[i] = b;
-      return copy;
-    }),
-  );
-}
 
 /** decodeWith never throws, and agrees with the compiled schema on whatever parses as JSON. */
 function checkDecode(kind: string, body: Uint8Array, maxBytes = 1 << 20): ReturnType<typeof decodeWith> {
