@@ -29,7 +29,7 @@ import { AlertGrouper, transitionKey, type Acknowledgement, type Notification } 
 import { composeMail } from "./MailFormat.js";
 import { NotifierState } from "./NotifierState.js";
 import { Router, type ResolvedRoute } from "./Router.js";
-import { createSmtpTransport, recipientsFromEnv, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
+import { createSmtpTransport, parseSender, recipientsFromEnv, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
 import type { MailNotifier, MailNotifierOptions, NotifierStats, SentMail, SmtpSettings } from "./types.js";
 
 /** Mails sent at the same time at most. */
@@ -266,7 +266,7 @@ class MailNotifierImpl implements MailNotifier {
     const route: ResolvedRoute = n.route;
     try {
       const info = (await this.transport!.sendMail({
-        from: this.smtp.from,
+        from: parseSender(this.smtp.from),
         to: [...route.to],
         subject: mail.subject,
         text: mail.text,

@@ -3,7 +3,7 @@ export { createMailNotifier } from "./MailNotifier.js";
 export { AlertGrouper, transitionKey, type AlertGrouperOptions, type Acknowledgement, type HeldTransition, type Notification } from "./AlertGrouper.js";
 export { Router, parseRecipients, type ResolvedRoute } from "./Router.js";
 export { composeMail, escapeHtml, headerSafe, type ComposedMail, type MailContext } from "./MailFormat.js";
-export { smtpSettingsFromEnv, recipientsFromEnv, createSmtpTransport, senderDomain } from "./smtp.js";
+export { smtpSettingsFromEnv, recipientsFromEnv, createSmtpTransport, senderDomain, parseSender, type Sender } from "./smtp.js";
 export { NotifierState, type ActiveRecord } from "./NotifierState.js";
 export { backoffDelay } from "./backoff.js";
 export type { GroupTimings, MailNotifier, MailNotifierOptions, NotifierStats, RouteConfig, SentMail, SmtpSettings } from "./types.js";

@@ -36,10 +36,29 @@ export function recipientsFromEnv(env: NodeJS.ProcessEnv = process.env): string[
   return parseRecipients(env.SMTP_TO, "SMTP_TO");
 }
 
+/** A sender: an address and an optional display name, as nodemailer takes it (it encodes the name safely). */
+export interface Sender {
+  name?: string;
+  address: string;
+}
+
+/**
+ * Parses SMTP_FROM: `alerts@example.com` or `Switchboard Alerts <alerts@example.com>` (the name may be quoted).
+ * The name may not hold CR, LF or other control characters, and the address is checked like a recipient.
+ */
+export function parseSender(from: string): Sender {
+  const m = /^\s*(?:"([^"]*)"|([^<>"]*?))\s*<([^<>]+)>\s*$/.exec(from);
+  const raw = m ? (m[1] ?? m[2] ?? "").trim() : "";
+  if (/[\u0000-\u001f\u007f]/.test(raw)) throw new Error(`SMTP_FROM: the display name ${JSON.stringify(raw)} contains control characters`);
+  const addresses = parseRecipients(m ? m[3]! : from, "SMTP_FROM");
+  if (addresses.length !== 1) throw new Error(`SMTP_FROM: ${JSON.stringify(from)} is not an e-mail address`);
+  const address = addresses[0]!;
+  return raw ? { name: raw, address } : { address };
+}
+
 /** The sender's address checked, and the domain for Message-IDs. */
 export function senderDomain(from: string): string {
-  const [address] = parseRecipients(from, "SMTP_FROM");
-  return address!.split("@")[1]!;
+  return parseSender(from).address.split("@")[1]!;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { composeMail, escapeHtml, headerSafe } from "../../src/notify/MailFormat.js";
 import { Router } from "../../src/notify/Router.js";
-import { smtpSettingsFromEnv, senderDomain } from "../../src/notify/smtp.js";
+import { parseSender, smtpSettingsFromEnv, senderDomain } from "../../src/notify/smtp.js";
 import type { AlertEvent } from "../../src/protocol/index.js";
 
 const route = new Router([], "ops@example.com").match({ severity: "critical", service: "api" })[0]!;
@@ -75,6 +75,15 @@ describe("mail formatting", () => {
     expect(smtpSettingsFromEnv({}).port).toBe(587);
     expect(() => smtpSettingsFromEnv({ SMTP_PORT: "nope" })).toThrow(/SMTP_PORT/);
     expect(senderDomain("alerts@example.org")).toBe("example.org");
-    expect(() => senderDomain("Alerts <alerts@example.org>")).toThrow(/not an e-mail address/);
+    expect(senderDomain("Alerts <alerts@example.org>")).toBe("example.org");
+  });
+
+  it("accepts a sender with a display name, and refuses one that would break headers", () => {
+    expect(parseSender("alerts@example.org")).toEqual({ address: "alerts@example.org" });
+    expect(parseSender("Switchboard Alerts <alerts@example.org>")).toEqual({ name: "Switchboard Alerts", address: "alerts@example.org" });
+    expect(parseSender('"Ops, Night" <ops@example.org>')).toEqual({ name: "Ops, Night", address: "ops@example.org" });
+    expect(() => parseSender("Evil\r\nBcc: x@y.z <a@example.org>")).toThrow(/control characters/);
+    expect(() => parseSender("Alerts <not an address>")).toThrow(/not an e-mail address/);
+    expect(() => parseSender("a@example.org, b@example.org")).toThrow(/not an e-mail address/);
   });
 });
