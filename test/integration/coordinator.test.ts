@@ -145,9 +145,16 @@ describe("coordinator with agents on a real nats-server", () => {
     await nc.flush();
     await sleep(1100); // past the quiet period after the coordinator's start-up sync
     // Make the coordinator forget it (as if it had never heard the announce): a leave on its subject.
+    // Forgetting and coming back can be milliseconds apart, so watch the changes rather than poll.
+    const changes: RegistryChange[] = [];
+    c.onChange((ch) => changes.push(ch));
     nc.publish(s.leave("echo", a.id), encodeJson({ v: 1, id: a.id, service: "echo" }));
-    await waitFor(() => c.registry.get("echo", a.id) === undefined, { what: "forgotten" });
-    await waitFor(() => c.registry.get("echo", a.id)?.state === "up", { timeoutMs: 2000, what: "back after a targeted sync" });
+    await waitFor(() => changes.some((ch) => ch.type === "removed" && ch.reason === "leave"), { what: "forgotten" });
+    await waitFor(() => changes.some((ch) => ch.type === "up" && ch.previous === null && ch.reason === "announce"), {
+      timeoutMs: 2000,
+      what: "back after a targeted sync",
+    });
+    expect(c.registry.get("echo", a.id)?.state).toBe("up");
     expect(syncs).toContainEqual({ v: 1, coordinator: c.id, reason: "unknown-instance", service: "echo", id: a.id });
     expect(c.stats().unknownHeartbeats).toBeGreaterThanOrEqual(1);
   });
