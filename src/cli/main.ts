@@ -9,6 +9,7 @@ import { Command, CommanderError } from "commander";
 import { toCliError } from "./CliError.js";
 import { err as errColors } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
+import { benchCommand } from "./commands/bench.js";
 import { alertsCommand } from "./commands/alerts.js";
 import { callCommand } from "./commands/call.js";
 import { collectorCommand } from "./commands/collector.js";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
     ackCommand(),
     demoCommand(),
     demoServiceCommand(),
+    benchCommand(),
   ];
   for (const c of commands) program.addCommand(c);
   program.addHelpText(
