@@ -65,7 +65,7 @@ class CollectorImpl implements Collector {
   private readonly stepMs: number;
   private readonly delayMs: number;
   private readonly store: MetricStore;
-  private readonly down = new InstanceDownTracker();
+  private readonly down: InstanceDownTracker;
   private readonly evaluator: RuleEvaluator;
   private readonly listeners = new Set<(e: AlertEvent) => void>();
   private nc: NatsConnection | undefined;
@@ -91,6 +91,7 @@ class CollectorImpl implements Collector {
     this.invalid = new InvalidInputLog(this.log);
     this.now = opts.now ?? Date.now;
     this.stepMs = opts.evaluationIntervalMs ?? 500;
+    this.down = new InstanceDownTracker(this.stepMs);
     this.delayMs = opts.evaluationDelayMs ?? 200;
     if (!Number.isInteger(this.stepMs) || this.stepMs < 10) throw new RangeError("evaluationIntervalMs must be an integer ≥ 10");
     if (!Number.isInteger(this.delayMs) || this.delayMs < 0) throw new RangeError("evaluationDelayMs must be a non-negative integer");
@@ -301,6 +302,7 @@ class CollectorImpl implements Collector {
         this.log.error({ err, rule: rule.name }, "rule evaluation failed");
       }
     }
+    this.down.evaluatedUpTo(t);
     events.push(...this.evaluator.expireRestored(t));
     for (const ev of events) {
       this.log.info({ fingerprint: ev.fingerprint, status: ev.status, rule: ev.rule, service: ev.service, value: ev.value }, `alert ${ev.status}`);

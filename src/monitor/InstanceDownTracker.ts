@@ -10,15 +10,37 @@ type State = InstanceView["state"];
 
 interface Timeline {
   service: string;
-  /** Ordered by `at`. */
-  changes: Array<{ at: number; state: State }>;
+  /** Ordered by `at`; `original` is the event's own time when it arrived late and was moved (see `apply`). */
+  changes: Array<{ at: number; state: State; original?: number }>;
 }
 
 /** See the module comment. */
 export class InstanceDownTracker {
   private readonly instances = new Map<string, Timeline>();
+  /** Last evaluation step already taken; a change dated at or before it arrived too late to be seen. */
+  private horizon = -Infinity;
 
-  /** Applies a registry event (or an instance from a registry snapshot, with its `since`). */
+  /**
+   * @param stepMs the collector's evaluation step: a late change is moved to the next step after the
+   *   horizon, and each further late change of the same instance one step later still.
+   */
+  constructor(private readonly stepMs = 500) {}
+
+  /** Tells the tracker that evaluation has taken every step up to `t`. */
+  evaluatedUpTo(t: number): void {
+    if (t > this.horizon) this.horizon = t;
+  }
+
+  /**
+   * Applies a registry event (or an instance from a registry snapshot, with its `since`).
+   *
+   * A change dated before the last evaluated step (a new leading coordinator replaying the steps of a
+   * fall that happened while nobody led, say) would otherwise sit entirely in the evaluated past, and a
+   * `down` followed by `removed` would never raise its alert. Such a change takes effect at the next
+   * step instead, in order: every collector takes its steps at the same clock-aligned times and reads
+   * the same events, so they still agree on when the alert starts (unless the events arrive right at a
+   * step boundary, where two collectors may differ by one step).
+   */
   apply(ev: Pick<RegistryEvent, "type" | "at" | "instance">): void {
     const { id, service } = ev.instance.instance;
     let tl = this.instances.get(id);
@@ -26,11 +48,18 @@ export class InstanceDownTracker {
       tl = { service, changes: [] };
       this.instances.set(id, tl);
     }
+    let at = ev.at;
+    const last = tl.changes[tl.changes.length - 1];
+    if (last && last.at === at && last.state === ev.type) return; // the same event twice (two coordinators)
+    if (at <= this.horizon) {
+      if (tl.changes.some((c) => c.state === ev.type && c.original === ev.at)) return; // a late duplicate
+      at = Math.max(this.horizon + this.stepMs, (last?.at ?? -Infinity) + this.stepMs);
+    }
     let i = tl.changes.length;
-    while (i > 0 && tl.changes[i - 1]!.at > ev.at) i--;
+    while (i > 0 && tl.changes[i - 1]!.at > at) i--;
     const prev = tl.changes[i - 1];
-    if (prev && prev.at === ev.at && prev.state === ev.type) return; // the same event twice (two coordinators)
-    tl.changes.splice(i, 0, { at: ev.at, state: ev.type });
+    if (prev && prev.at === at && prev.state === ev.type) return; // the same event twice (two coordinators)
+    tl.changes.splice(i, 0, at === ev.at ? { at, state: ev.type } : { at, state: ev.type, original: ev.at });
     // A handful of changes is all any evaluation window needs.
     if (tl.changes.length > 16) tl.changes.splice(0, tl.changes.length - 16);
   }

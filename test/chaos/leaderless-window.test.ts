@@ -1,13 +1,9 @@
 /**
- * KNOWN ISSUE, reproduced deterministically. The test pins today's behaviour so that it fails the day
- * the issue is fixed (then turn its last assertions into the expected ones, as the comment there says).
- *
- * When no coordinator leads (the lease is held elsewhere, or JetStream is electing a new leader for
- * the lease bucket after a node loss) and an instance dies AND is removed within that window, the
- * coordinator that leads next publishes only `removed` (reconciliation publishes the current state),
- * never `down`. Collectors derive `instance_down` from those events, so the alert is never raised.
- * The 3-node cluster scenario met this with a 1 s lease (JetStream's failover took ~4-5 s); it uses a
- * lease longer than that failover, see docs/CHAOS.md.
+ * An instance that dies AND is removed while no coordinator leads (the lease is held elsewhere, or
+ * JetStream is electing a new leader for the lease bucket after a node loss). The coordinator that leads
+ * next replays every step nobody published, dated when it happened (up → suspect → down → removed), and
+ * collectors move such late changes to their next evaluation steps, so the instance_down alert is raised
+ * (and resolved by the removal) instead of being lost. Until both were fixed this test pinned the loss.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
@@ -23,7 +19,7 @@ import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
 
 const LEASE_MS = 600;
 
-describe("known issue: an instance removed while no coordinator leads", () => {
+describe("an instance removed while no coordinator leads", () => {
   let server: NatsServer;
   let nc: NatsConnection;
   let coordinator: Coordinator;
@@ -64,7 +60,7 @@ describe("known issue: an instance removed while no coordinator leads", () => {
     await server?.dispose();
   });
 
-  it("KNOWN ISSUE: an instance down and removed during a leaderless window is published as removed only, and raises no instance_down alert", async () => {
+  it("is published down then removed by the next leader, and raises and resolves its instance_down alert", async () => {
     await waitFor(() => events.some((e) => e.type === "up" && e.instance.instance.id === victim.ready), { what: "the victim up" });
     expect(coordinator.isLeader).toBe(true);
     // Another holder takes the lease (what a JetStream election or a paused rival looks like to this one).
@@ -87,10 +83,9 @@ describe("known issue: an instance removed while no coordinator leads", () => {
     await sleep(500);
     const published = events.filter((e) => e.instance.instance.id === victim.ready).map((e) => e.type);
     console.log(`leaderless window: events published for the victim: ${published.join(" → ")}; instance_down alerts: ${alerts.length}`);
-    // Today: the fall is never published and no alert is raised. What should happen instead:
-    //   expect(published).toContain("down");
-    //   expect(alerts.some((a) => a.status === "firing" && a.instance === victim.ready)).toBe(true);
-    expect(published).toEqual(["up", "removed"]);
-    expect(alerts).toEqual([]);
+    expect(published).toEqual(["up", "suspect", "down", "removed"]);
+    await waitFor(() => alerts.some((a) => a.status === "resolved"), { what: "the alert resolved by the removal" });
+    const mine = alerts.filter((a) => a.labels.instance === victim.ready);
+    expect(mine.map((a) => a.status)).toEqual(["firing", "resolved"]);
   }, 30_000);
 });

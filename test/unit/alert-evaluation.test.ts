@@ -228,6 +228,27 @@ describe("instance down tracker", () => {
     expect(t.seriesAt(1000, "api")).toEqual([{ labels: { service: "api", instance: "a" }, value: 0 }]);
     expect(t.seriesAt(1000, "web")).toEqual([]);
   });
+
+  it("moves changes that arrive after their time was evaluated to the next steps, in order, once", () => {
+    const t = new InstanceDownTracker(500);
+    t.apply({ ...view("b", "up"), at: 100 });
+    t.evaluatedUpTo(5000);
+    // A new leader replays a fall that happened while nobody led: down at 3000, removed at 4000.
+    t.apply({ ...view("b", "down"), at: 3000 });
+    t.apply({ ...view("b", "removed"), at: 4000 });
+    // The same replay from a second coordinator changes nothing.
+    t.apply({ ...view("b", "down"), at: 3000 });
+    t.apply({ ...view("b", "removed"), at: 4000 });
+    expect(t.stateAt("b", 5000)).toBe("up");
+    expect(t.seriesAt(5500, "api")).toEqual([{ labels: { service: "api", instance: "b" }, value: 1 }]);
+    expect(t.seriesAt(6000, "api")).toEqual([]);
+    // Without the move, both changes would sit in the evaluated past and no step would ever see "down".
+    const rule = { name: "InstanceDown", service: "*", metric: "instance_down", op: ">=", threshold: 1, forMs: 0, severity: "critical", labels: {}, annotations: {}, windowMs: 60_000 } as unknown as CompiledRule;
+    const ev = new RuleEvaluator();
+    expect(ev.evaluate(rule, 5000, t.seriesAt(5000, "*"))).toEqual([]);
+    expect(ev.evaluate(rule, 5500, t.seriesAt(5500, "*")).map((e) => [e.status, e.startsAt])).toEqual([["firing", 5500]]);
+    expect(ev.evaluate(rule, 6000, t.seriesAt(6000, "*")).map((e) => e.status)).toEqual(["resolved"]);
+  });
 });
 
 describe("metric store memory bound", () => {
