@@ -10,6 +10,7 @@ export const SUITES = {
   call: () => import("./call.js"),
   heartbeat: () => import("./heartbeat.js"),
   alerts: () => import("./alerts.js"),
+  failover: () => import("./failover.js"),
 } as const;
 export type SuiteName = keyof typeof SUITES;
 
