@@ -64,6 +64,7 @@ export interface CallCounters {
   badReplies: number;
   fallbackCalls: number;
   rejected: number;
+  waitedForBreaker: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -98,6 +99,7 @@ export class CallExecutor {
     badReplies: 0,
     fallbackCalls: 0,
     rejected: 0,
+    waitedForBreaker: 0,
   };
   readonly router: Router;
   readonly transport: Transport;
@@ -111,7 +113,8 @@ export class CallExecutor {
   readonly log: Logger | undefined;
   /** Calls waiting for a retry delay, so close() can end them at once. */
   readonly delayed = new Set<Call>();
-  private closedReason: string | undefined;
+  /** Set once the client closes; no call waits or starts after it. */
+  closedReason: string | undefined;
   readonly retryEvents: EventEmitter<RetryEvent>;
   readonly giveUpEvents: EventEmitter<GiveUpEvent>;
   /** Fires before each retry. */
@@ -267,6 +270,7 @@ class Call implements PendingAttempt {
     }
     const pick = this.route.pick(this.strategy, this.key, this.tried, now);
     if (pick === null) {
+      if (this.waitForAdmission(now, this.route.earliestAdmission(now))) return;
       exec.counters.rejected++;
       this.record({ instance: null, subject: "", outcome: "rejected", message: "every live instance is ejected (circuit open)", durationMs: 0 });
       this.giveUp("ejected");
@@ -276,6 +280,7 @@ class Call implements PendingAttempt {
     if (pick === "fallback") {
       breaker = this.route.service.fallback;
       if (!breaker.admits(now)) {
+        if (this.waitForAdmission(now, breaker.admitsAt(now))) return;
         exec.counters.rejected++;
         this.record({ instance: null, subject: this.route.fallbackSubject, outcome: "rejected", message: "circuit open", durationMs: 0 });
         this.giveUp("ejected");
@@ -358,6 +363,26 @@ class Call implements PendingAttempt {
     this.undoAttempt();
     this.record({ instance: this.member?.id ?? null, subject: this.subject, outcome: "send-failed", message: reason, durationMs: this.exec.clock.now() - this.sentAt });
     this.fail(new UnavailableError(`${this.service}.${this.endpoint}: ${reason}`, this.service, this.endpoint, this.records ?? []));
+  }
+
+  /**
+   * Every candidate is ejected. When a cool-down ends (or a probe finishes) before the deadline, the
+   * call waits for it and takes the half-open probe: instances that come back after a failure (the
+   * client's own reconnect, a restarted service) cost the caller latency, not an error. When nothing
+   * can be admitted before the deadline, the caller is refused at once, as an open circuit should.
+   * Waiting sends nothing, so it spends no attempt and no retry budget.
+   */
+  private waitForAdmission(now: number, at: number): boolean {
+    const wake = Math.max(at, now + 1);
+    if (wake >= this.deadline || this.exec.closedReason !== undefined) return false;
+    const exec = this.exec;
+    exec.counters.waitedForBreaker++;
+    exec.delayed.add(this);
+    this.timer = exec.timers.setTimeout(() => {
+      if (!exec.delayed.delete(this)) return;
+      this.dispatch(exec.clock.now());
+    }, wake - now);
+    return true;
   }
 
   /** Ends a call waiting for its retry delay (client closing). */

@@ -101,6 +101,17 @@ export class CircuitBreaker {
   }
 
   /**
+   * The earliest time {@link admits} may say yes: now when closed or when a half-open probe slot is
+   * free, the end of the cool-down when open, and `now + probeWaitMs` while a probe is in flight (its
+   * outcome decides, so look again shortly).
+   */
+  admitsAt(now: number, probeWaitMs = 10): number {
+    if (this._state === "closed") return now;
+    if (this._state === "open") return Math.max(now, this.openedAt + this.cooldown);
+    return this.probeInFlight ? now + probeWaitMs : now;
+  }
+
+  /**
    * A request was sent to this instance; returns true when it is the half-open probe. Pass that
    * flag back to {@link success} / {@link failure}: only the probe's outcome moves a half-open
    * breaker, replies to requests sent before it opened are ignored.

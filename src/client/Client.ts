@@ -160,6 +160,7 @@ export class Client {
       badReplies: c.badReplies,
       fallbackCalls: c.fallbackCalls,
       rejected: c.rejected,
+      waitedForBreaker: c.waitedForBreaker,
       breakers: this.router.breakerTotals(),
       pending: this.mux.size,
     };

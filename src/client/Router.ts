@@ -180,6 +180,17 @@ export class Route {
     return s;
   }
 
+  /** The earliest time any instance of this route (or the fallback subject, with none) may be admitted again. */
+  earliestAdmission(now: number): number {
+    if (this.members.length === 0) return this.service.fallback.admitsAt(now);
+    let at = Infinity;
+    for (const m of this.members) {
+      const t = m.breaker.admitsAt(now);
+      if (t < at) at = t;
+    }
+    return at;
+  }
+
   /**
    * Chooses an instance for an attempt. Returns `"fallback"` when the registry knows no instance
    * serving this endpoint, or null when every live instance is ejected. `tried` lists the instances

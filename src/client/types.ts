@@ -144,8 +144,10 @@ export interface ClientStats {
   badReplies: number;
   /** Calls sent to the queue-group subject because the registry knew no instance. */
   fallbackCalls: number;
-  /** Calls refused at once because every live instance was ejected. */
+  /** Calls refused because every live instance was ejected and none could be admitted before the deadline. */
   rejected: number;
+  /** Times a call waited for an ejected instance's cool-down to end (within its deadline) instead of failing. */
+  waitedForBreaker: number;
   /** Circuit breaker transitions and currently open breakers. */
   breakers: { opened: number; halfOpened: number; closed: number; open: number };
   /** Requests currently awaiting a reply. */

@@ -314,7 +314,7 @@ describe("call loop: retry budget", () => {
 });
 
 describe("call loop: circuit breakers", () => {
-  it("opens after N failures, rejects at once while open, and closes after a good half-open probe", () => {
+  it("opens after N failures, rejects at once while open (when no cool-down ends before the deadline), and closes after a good half-open probe", () => {
     let failing = true;
     const t = setup({
       ids: ["a"],
@@ -330,7 +330,7 @@ describe("call loop: circuit breakers", () => {
     b().onStateChange((c) => changes.push(`${c.from}>${c.to}`));
     expect(b().state).toBe("open");
     const sentBefore = t.transport.sent.length;
-    const rejected = t.call();
+    const rejected = t.call(undefined, { deadlineMs: 500 }); // the cool-down (1000 ms) outlasts the deadline
     expect(rejected.error).toBeInstanceOf(UnavailableError); // synchronously: nothing was sent
     expect(rejected.error!.message).toMatch(/circuit open/);
     expect(t.transport.sent.length).toBe(sentBefore);
@@ -338,7 +338,7 @@ describe("call loop: circuit breakers", () => {
     t.clock.advance(1000);
     failing = false;
     const probe = t.call("probe");
-    const second = t.call("second"); // while the probe is in flight
+    const second = t.call("second", { deadlineMs: 5 }); // while the probe is in flight, and too short to wait for it
     expect(second.error).toBeInstanceOf(UnavailableError);
     t.clock.runAll();
     expect(probe.value).toBe("probe");
@@ -347,6 +347,32 @@ describe("call loop: circuit breakers", () => {
     const after = t.call("after");
     t.clock.runAll();
     expect(after.value).toBe("after");
+  });
+
+  it("when every instance is ejected but a cool-down ends before the deadline, the call waits and takes the probe", () => {
+    let failing = true;
+    const t = setup({
+      ids: ["a", "b"],
+      behaviour: () => (failing ? "no-responders" : "ok"),
+      breaker: { consecutiveFailures: 1, errorRate: 0, cooldownMs: 300 },
+      defaults: { maxAttempts: 2, backoff: { baseMs: 1, capMs: 1 } },
+    });
+    const first = t.call("x");
+    t.clock.runAll();
+    expect(first.error).toBeInstanceOf(UnavailableError); // both instances failed: both breakers open
+    expect(t.router.breakers("echo").get("a")!.state).toBe("open");
+    const sentBefore = t.transport.sent.length;
+    failing = false; // the instances are back (e.g. after a NATS outage), their breakers do not know yet
+    const started = t.clock.now();
+    const waiting = t.call("y", { deadlineMs: 1000 });
+    expect(waiting.error).toBeUndefined(); // not refused: the cool-down ends within the deadline
+    expect(t.transport.sent.length).toBe(sentBefore); // and nothing sent while open
+    t.clock.runAll();
+    expect(waiting.value).toBe("y");
+    expect(waiting.settledAt! - started).toBeGreaterThanOrEqual(300);
+    expect(waiting.settledAt! - started).toBeLessThan(400);
+    expect(t.exec.counters.waitedForBreaker).toBeGreaterThan(0);
+    expect(t.exec.counters.rejected).toBe(0);
   });
 
   it("every strategy skips an ejected instance", () => {
