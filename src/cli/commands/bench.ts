@@ -9,9 +9,9 @@ import { CliError } from "../CliError.js";
 /** Builds the `bench` command. */
 export function benchCommand(): Command {
   return new Command("bench")
-    .description("run the benchmarks (call path, coordinator, alerting) against local nats-servers and print ratios and percentiles")
+    .description("run the benchmarks (call path, coordinator, alerting, failover) against local nats-servers and print ratios and percentiles")
     .option("--quick", "short runs: the whole set in a few minutes")
-    .addOption(new Option("--only <names>", "comma-separated subset of: call, heartbeat, alerts").argParser((v) => v.split(",")))
+    .addOption(new Option("--only <names>", "comma-separated subset of: call, heartbeat, alerts, failover").argParser((v) => v.split(",")))
     .addHelpText("after", "\nExamples:\n  switchboard bench --quick\n  switchboard bench --only call\n\nResults and their interpretation: docs/BENCHMARKS.md")
     .action(async (opts: { quick?: boolean; only?: string[] }) => {
       // bench/ sits beside src/ both in the checkout (tsx) and in dist/ (built).
