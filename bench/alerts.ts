@@ -12,16 +12,15 @@
  *
  * `npx tsx bench/alerts.ts [--quick]`, or `run(opts)` from a driver.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { type AddressInfo } from "node:net";
+import { cpus } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import * as hdr from "hdr-histogram-js";
 import { simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
+import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createCollector, parseAlertRules } from "../src/monitor/index.js";
 import { createMailNotifier } from "../src/notify/index.js";
 import { Subjects, createLogger, type MetricsSnapshot } from "../src/protocol/index.js";
@@ -52,49 +51,9 @@ export interface AlertsBenchReport {
   markdown: string;
 }
 
-const BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
 const isTs = import.meta.url.endsWith(".ts");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = (component: string) => createLogger(component, { level: process.env.SB_LOG_LEVEL ?? "warn" });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startNats(): Promise<{ url: string; version: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "sb-alerts-bench-"));
-  const conf = join(dir, "nats.conf");
-  writeFileSync(conf, `listen: "127.0.0.1:${port}"\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n`);
-  const child: ChildProcess = spawn(BIN, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d) => (out += d));
-  child.stderr?.on("data", (d) => (out += d));
-  const started = Date.now();
-  while (!/Server is ready/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited:\n${out}`);
-    if (Date.now() - started > 15_000) throw new Error(`nats-server not ready:\n${out}`);
-    await sleep(25);
-  }
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    version: /Version:\s+(\S+)/.exec(out)?.[1] ?? "unknown",
-    stop: async () => {
-      if (child.exitCode === null) {
-        child.kill("SIGKILL");
-        await new Promise((r) => child.once("exit", r));
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function startPublisher(env: Record<string, string>): { ready: Promise<void>; stop(): Promise<void> } {
   const file = fileURLToPath(new URL(`./alerts/publisher${isTs ? ".ts" : ".js"}`, import.meta.url));
@@ -246,7 +205,7 @@ async function latency(url: string, nc: NatsConnection, o: { breaches: number; f
 export async function run(opts: AlertsBenchOptions = {}): Promise<AlertsBenchReport> {
   const quick = opts.quick ?? false;
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const server = await startNats();
+  const server = await startLocalNats(findNatsServer(), { detached: false });
   const nc = await connect({ servers: server.url, noAsyncTraces: true });
   try {
     const ing = await ingest(server.url, nc, { instances: opts.instances ?? 10_000, warmupMs: opts.warmupMs ?? (quick ? 2000 : 3000), measureMs: opts.measureMs ?? (quick ? 5000 : 15_000) }, log);

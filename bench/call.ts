@@ -10,9 +10,9 @@
  */
 import { cpus, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
+import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createCoordinator } from "../src/coordinator/index.js";
 import type { CallResult, Variant } from "./call/caller.js";
-import { startBenchNatsServer } from "./call/natsServer.js";
 import { startWorker, type Worker } from "./call/processes.js";
 
 export type { CallResult, Variant };
@@ -71,7 +71,7 @@ export async function run(opts: CallBenchOptions = {}): Promise<CallBenchReport>
   const prefix = "bench";
   const loadBefore = loadavg()[0]!;
 
-  const server = await startBenchNatsServer();
+  const server = await startLocalNats(findNatsServer(), { jetstream: false, detached: false });
   const workers: Worker[] = [];
   const coordinator = createCoordinator({ servers: server.url, prefix, jetstream: false });
   const all: CallResult[] = [];

@@ -14,8 +14,8 @@
  */
 import { cpus } from "node:os";
 import { pathToFileURL } from "node:url";
+import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createClient, type Client, type RegistryCache } from "../src/client/index.js";
-import { startBenchNatsServer } from "./call/natsServer.js";
 import { startWorker, type Worker } from "./failover/workers.js";
 
 /** Options of {@link run}. */
@@ -233,7 +233,7 @@ export async function run(opts: FailoverBenchOptions = {}): Promise<FailoverBenc
       : [{ heartbeatMs: 1000 }, { heartbeatMs: 250 }, { heartbeatMs: 1000, suspectGrace: 0.3 }, { heartbeatMs: 250, suspectGrace: 0.3 }]);
   const rounds = opts.rounds ?? ((hb: number) => (opts.quick ? (hb >= 1000 ? 3 : 5) : hb >= 1000 ? 10 : 20));
   const o = { clients: opts.clients ?? 3, instances: opts.instances ?? 3, concurrency: opts.concurrency ?? 8, rate: opts.rate ?? 500 };
-  const server = await startBenchNatsServer();
+  const server = await startLocalNats(findNatsServer(), { jetstream: false, detached: false });
   const results: FailoverResult[] = [];
   try {
     for (const c of configs) results.push(await measure(server.url, c.heartbeatMs, c.suspectGrace, rounds(c.heartbeatMs), o, log));

@@ -16,9 +16,10 @@ import { cpus } from "node:os";
 import { pathToFileURL } from "node:url";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import * as hdr from "hdr-histogram-js";
+import { findNatsServer, startLocalNats, type LocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { queryRegistry } from "../src/client/index.js";
 import { Subjects } from "../src/protocol/index.js";
-import { prepareWorker, startServer, startWorker, workerRuntime, type BenchServer } from "./heartbeat/infra.js";
+import { prepareWorker, startWorker, workerRuntime } from "./heartbeat/infra.js";
 
 /** Options of {@link run}. */
 export interface HeartbeatBenchOptions {
@@ -186,7 +187,7 @@ async function startHeartbeats(nc: NatsConnection, prefix: string, progress: Ret
   await nc.flush();
 }
 
-async function ingest(server: BenchServer, nc: NatsConnection, variant: "bare" | "coordinator", o: Required<Pick<HeartbeatBenchOptions, "instances" | "warmupMs" | "measureMs">>): Promise<IngestResult> {
+async function ingest(server: LocalNats, nc: NatsConnection, variant: "bare" | "coordinator", o: Required<Pick<HeartbeatBenchOptions, "instances" | "warmupMs" | "measureMs">>): Promise<IngestResult> {
   const prefix = freshPrefix(variant);
   const progress = watchProgress(nc, prefix);
   await nc.flush();
@@ -214,7 +215,7 @@ async function ingest(server: BenchServer, nc: NatsConnection, variant: "bare" |
 }
 
 async function memoryAndQueries(
-  server: BenchServer,
+  server: LocalNats,
   nc: NatsConnection,
   n: number,
   o: { steadyMs: number; queries: number; queryAt: number; nodeFlags: string[] },
@@ -337,7 +338,7 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
 
   await prepareWorker("consumer");
   await prepareWorker("publisher");
-  const server = await startServer();
+  const server = await startLocalNats(findNatsServer(), { detached: false });
   const nc = await connect({ servers: server.url, noAsyncTraces: true });
   try {
     log(`heartbeat ingestion: ${o.instances} simulated instances, ${rounds} alternating rounds of ${o.measureMs} ms per variant`);

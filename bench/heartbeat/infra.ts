@@ -1,62 +1,8 @@
-/** Infrastructure of the heartbeat benchmark: a JetStream nats-server and worker processes. */
+/** Worker processes of the heartbeat benchmark. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
 const isTs = import.meta.url.endsWith(".ts");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A nats-server with JetStream in a temporary folder (the coordinator keeps its registry and lease in KV). */
-export interface BenchServer {
-  url: string;
-  version: string;
-  stop(): Promise<void>;
-}
-
-/** Starts nats-server with JetStream on a free port; resolves when it is ready. */
-export async function startServer(): Promise<BenchServer> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "sb-hb-bench-"));
-  const conf = join(dir, "nats.conf");
-  writeFileSync(conf, `listen: "127.0.0.1:${port}"\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n`);
-  const child: ChildProcess = spawn(BIN, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d) => (out += d));
-  child.stderr?.on("data", (d) => (out += d));
-  const started = Date.now();
-  while (!/Server is ready/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited:\n${out}`);
-    if (Date.now() - started > 15_000) throw new Error(`nats-server not ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  const version = /Version:\s+(\S+)/.exec(out)?.[1] ?? "unknown";
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    version,
-    stop: async () => {
-      if (child.exitCode === null) {
-        child.kill("SIGKILL");
-        await new Promise((r) => child.once("exit", r));
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /**
  * Under tsx, the TypeScript loader costs a worker ~37 MB of RSS, which would swamp what the coordinator

@@ -1,6 +1,7 @@
 /**
- * The demo's embedded default: when nothing answers at NATS_URL, start a private nats-server with
- * JetStream on a free port and a temporary store folder, and stop it (and delete the folder) on exit.
+ * A private nats-server on 127.0.0.1 and a free port, owned by the process that started it: the demo's
+ * embedded default (when nothing answers at NATS_URL), and the server every benchmark measures against.
+ * JetStream (in a temporary store folder) unless turned off; stop() ends it and deletes the folder.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
@@ -11,12 +12,15 @@ import { connect } from "@nats-io/transport-node";
 import { toConnectionOptions, type NatsSettings } from "../../protocol/index.js";
 import { CliError } from "../CliError.js";
 
-/** A nats-server the demo started and owns. */
+/** A nats-server this process started and owns. */
 export interface LocalNats {
   readonly url: string;
   readonly port: number;
   readonly pid: number;
+  /** Its temporary folder (the JetStream store when JetStream is on); deleted by stop(). */
   readonly storeDir: string;
+  /** The server's version from its `Version:` log line ("unknown" if it printed none). */
+  readonly version: string;
   /** SIGTERM, wait for exit (SIGKILL after 5 s), delete the store folder. Idempotent. */
   stop(): Promise<void>;
 }
@@ -63,9 +67,11 @@ export async function probeNats(settings: NatsSettings, timeoutMs = 2000): Promi
   }
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (the OS picks it; something else may take it before it is bound). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
+    srv.unref();
     srv.on("error", reject);
     srv.listen(0, "127.0.0.1", () => {
       const a = srv.address();
@@ -92,20 +98,46 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once("exit", () => resolve()));
 }
 
-/** Starts `nats-server -js` on 127.0.0.1 and a free port; resolves once it accepts connections. */
-export async function startLocalNats(bin: string): Promise<LocalNats> {
-  const storeDir = mkdtempSync(join(tmpdir(), "switchboard-demo-nats-"));
+/** Options of {@link startLocalNats}. */
+export interface LocalNatsOptions {
+  /** Run with JetStream (default true; the call path and failover benchmarks measure without it). */
+  jetstream?: boolean;
+  /**
+   * Put the server in its own process group (default true) so a terminal Ctrl-C does not stop it before
+   * the demo's components, which the demo then stops in order. A caller without a SIGINT handler of
+   * its own (a benchmark) passes false, so that Ctrl-C ends the server together with it.
+   */
+  detached?: boolean;
+}
+
+const VERSION_LINE = /Version:\s+(\S+)/;
+
+/**
+ * Starts nats-server on 127.0.0.1 and a free port (with `-js` unless `jetstream: false`); resolves once
+ * it accepts connections. `bin` is usually {@link findNatsServer}'s answer; when it is undefined this
+ * fails with the {@link INSTALL_HINT}. Failures are CliErrors with a one-line reason.
+ */
+export async function startLocalNats(bin: string | undefined, opts: LocalNatsOptions = {}): Promise<LocalNats> {
+  if (!bin) throw new CliError(`no nats-server binary was found: ${INSTALL_HINT}`);
+  const jetstream = opts.jetstream ?? true;
+  const storeDir = mkdtempSync(join(tmpdir(), "switchboard-nats-"));
   let lastError: unknown;
   // A free port can be taken between choosing and binding it; try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const child = spawn(bin, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, "-n", `switchboard-demo-${process.pid}`], {
+    const args = ["-a", "127.0.0.1", "-p", String(port), "-n", `switchboard-${process.pid}`, ...(jetstream ? ["-js", "-sd", storeDir] : [])];
+    const child = spawn(bin, args, {
       stdio: ["ignore", "pipe", "pipe"],
-      // Own process group, so a terminal Ctrl-C does not stop it before the demo's components.
-      detached: true,
+      detached: opts.detached ?? true,
     });
     let output = "";
-    const collect = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+    let version: string | undefined;
+    const collect = (d: Buffer) => {
+      const joined = output + d.toString();
+      // Read before trimming: the JetStream banner can push the line out of the kept tail.
+      version ??= VERSION_LINE.exec(joined)?.[1];
+      output = joined.slice(-4000);
+    };
     child.stdout?.on("data", collect);
     child.stderr?.on("data", collect);
     const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
@@ -135,6 +167,7 @@ export async function startLocalNats(bin: string): Promise<LocalNats> {
       port,
       pid: child.pid!,
       storeDir,
+      version: version ?? "unknown",
       stop() {
         stopped ??= (async () => {
           process.off("exit", onExit);
