@@ -12,10 +12,9 @@
  *
  * `npx tsx bench/alerts.ts [--quick]`, or `run(opts)` from a driver.
  */
-import { spawn } from "node:child_process";
 import { type AddressInfo } from "node:net";
 import { cpus } from "node:os";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import * as hdr from "hdr-histogram-js";
 import { simpleParser } from "mailparser";
@@ -24,6 +23,7 @@ import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.
 import { createCollector, parseAlertRules } from "../src/monitor/index.js";
 import { createMailNotifier } from "../src/notify/index.js";
 import { Subjects, createLogger, type MetricsSnapshot } from "../src/protocol/index.js";
+import { startWorker } from "./common/workers.js";
 
 /** Options of {@link run}. */
 export interface AlertsBenchOptions {
@@ -51,30 +51,8 @@ export interface AlertsBenchReport {
   markdown: string;
 }
 
-const isTs = import.meta.url.endsWith(".ts");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = (component: string) => createLogger(component, { level: process.env.SB_LOG_LEVEL ?? "warn" });
-
-function startPublisher(env: Record<string, string>): { ready: Promise<void>; stop(): Promise<void> } {
-  const file = fileURLToPath(new URL(`./alerts/publisher${isTs ? ".ts" : ".js"}`, import.meta.url));
-  const child = spawn(process.execPath, [...(isTs ? ["--import", "tsx"] : []), file], { env: { ...process.env, SB_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  child.stderr?.on("data", (d) => (err = (err + d).slice(-4000)));
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => /READY/.test(d.toString()) && resolve());
-    child.once("exit", (code) => reject(new Error(`publisher exited (${code}):\n${err}`)));
-  });
-  return {
-    ready,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await new Promise((r) => child.once("exit", r));
-      clearTimeout(t);
-    },
-  };
-}
 
 const RULES = (forMs: number) => `
 rules:
@@ -87,7 +65,7 @@ async function ingest(url: string, nc: NatsConnection, o: { instances: number; w
   const collector = createCollector({ servers: url, prefix, rules: parseAlertRules(RULES(1000)), persistAlerts: false, logger: quiet("collector") });
   await collector.start();
   const progress = setInterval(() => nc.publish(`${prefix}.bench.progress`, String(collector.stats().received)), 20);
-  const publisher = startPublisher({ NATS_URL: url, SB_PREFIX: prefix, N: String(o.instances) });
+  const publisher = startWorker({ script: new URL("./alerts/publisher", import.meta.url), env: { NATS_URL: url, SB_PREFIX: prefix, N: String(o.instances) } });
   try {
     await publisher.ready;
     await sleep(o.warmupMs);

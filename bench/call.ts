@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createCoordinator } from "../src/coordinator/index.js";
 import type { CallResult, Variant } from "./call/caller.js";
-import { startWorker, type Worker } from "./call/processes.js";
+import { startWorker, type Worker } from "./common/workers.js";
 
 export type { CallResult, Variant };
 
@@ -77,11 +77,12 @@ export async function run(opts: CallBenchOptions = {}): Promise<CallBenchReport>
   const all: CallResult[] = [];
   try {
     await coordinator.start();
-    const callee = startWorker("callee", { NATS_URL: server.url, SB_PREFIX: prefix });
+    const worker = (name: string, env: Record<string, string>) => startWorker({ script: new URL(`./call/${name}`, import.meta.url), env });
+    const callee = worker("callee", { NATS_URL: server.url, SB_PREFIX: prefix });
     workers.push(callee);
     const agentId = await callee.ready;
     if (variants.includes("moleculer")) {
-      const mc = startWorker("moleculer-callee", { NATS_URL: server.url });
+      const mc = worker("moleculer-callee", { NATS_URL: server.url });
       workers.push(mc);
       await mc.ready;
     }
@@ -89,7 +90,7 @@ export async function run(opts: CallBenchOptions = {}): Promise<CallBenchReport>
     for (let round = 1; round <= rounds; round++) {
       if (rounds > 1) process.stderr.write(`round ${round} of ${rounds}\n`);
       for (const variant of variants) {
-        const caller = startWorker("caller", {
+        const caller = worker("caller", {
           NATS_URL: server.url,
           NATS_PID: String(server.pid),
           SB_PREFIX: prefix,
@@ -100,7 +101,7 @@ export async function run(opts: CallBenchOptions = {}): Promise<CallBenchReport>
           MEASURE_MS: String(measureMs),
         });
         workers.push(caller);
-        all.push(...((await caller.results) as CallResult[]));
+        all.push(...((await caller.finished()) as CallResult[]));
         workers.pop();
       }
     }

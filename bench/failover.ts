@@ -16,7 +16,7 @@ import { cpus } from "node:os";
 import { pathToFileURL } from "node:url";
 import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createClient, type Client, type RegistryCache } from "../src/client/index.js";
-import { startWorker, type Worker } from "./failover/workers.js";
+import { startWorker, type Worker } from "./common/workers.js";
 
 /** Options of {@link run}. */
 export interface FailoverBenchOptions {
@@ -129,15 +129,26 @@ function load(client: Client, concurrency: number, rate: number) {
   };
 }
 
+/** A coordinator or instance process that printed `READY <id>`, and that id. */
+interface Started {
+  worker: Worker;
+  id: string;
+}
+
+async function start(name: "instance" | "coordinator", env: Record<string, string>): Promise<Started> {
+  const worker = startWorker({ script: new URL(`./failover/${name}`, import.meta.url), env, readyTimeoutMs: 20_000 });
+  return { worker, id: await worker.ready };
+}
+
 async function measure(url: string, heartbeatMs: number, suspectGrace: number | undefined, rounds: number, o: Required<Pick<FailoverBenchOptions, "clients" | "instances" | "concurrency" | "rate">>, log: (l: string) => void): Promise<FailoverResult> {
   const prefix = `fo${heartbeatMs}x${Math.floor(Math.random() * 1e6).toString(36)}`;
   const env = { NATS_URL: url, SB_PREFIX: prefix, SB_HEARTBEAT_MS: String(heartbeatMs) };
   const workers: Worker[] = [];
   const clients: Client[] = [];
   try {
-    workers.push(await startWorker("coordinator", suspectGrace === undefined ? env : { ...env, SB_SUSPECT_GRACE: String(suspectGrace) }));
-    const live: Worker[] = await Promise.all(Array.from({ length: o.instances }, () => startWorker("instance", env)));
-    workers.push(...live);
+    workers.push((await start("coordinator", suspectGrace === undefined ? env : { ...env, SB_SUSPECT_GRACE: String(suspectGrace) })).worker);
+    const live: Started[] = await Promise.all(Array.from({ length: o.instances }, () => start("instance", env)));
+    workers.push(...live.map((s) => s.worker));
     for (let i = 0; i < o.clients; i++) {
       // Realistic call settings for a service answering in about a millisecond: a request lost inside
       // a killed process is retried after 1 s at most; retries wait 10-100 ms (full jitter).
@@ -145,7 +156,7 @@ async function measure(url: string, heartbeatMs: number, suspectGrace: number | 
     }
     const caches = clients.map((c) => c.registry as RegistryCache);
     const routes = (c: RegistryCache, id: string) => c.instances("failover").some((v) => v.instance.id === id);
-    await until(() => live.every((w) => caches.every((c) => routes(c, w.ready))), 15_000, "every client to route every instance");
+    await until(() => live.every((w) => caches.every((c) => routes(c, w.id))), 15_000, "every client to route every instance");
     // When each client stopped routing to each instance.
     const leftAt = caches.map(() => new Map<string, number>());
     caches.forEach((c, i) =>
@@ -160,21 +171,21 @@ async function measure(url: string, heartbeatMs: number, suspectGrace: number | 
     const perClientMs: number[][] = [];
     const windows: Array<[number, number]> = [];
     for (let r = 0; r < rounds; r++) {
-      const spare = await startWorker("instance", env);
-      workers.push(spare);
+      const spare = await start("instance", env);
+      workers.push(spare.worker);
       live.push(spare);
-      await until(() => caches.every((c) => routes(c, spare.ready)), 15_000, "the spare instance to be routed");
+      await until(() => caches.every((c) => routes(c, spare.id)), 15_000, "the spare instance to be routed");
       await sleep(200 + Math.random() * heartbeatMs);
       const victim = live.shift()!;
       const killedAt = now();
-      victim.child.kill("SIGKILL");
-      await until(() => leftAt.every((m) => m.has(victim.ready)), 20 * heartbeatMs, `every client to stop routing to ${victim.ready}`);
-      const per = leftAt.map((m) => m.get(victim.ready)! - killedAt);
+      victim.worker.child.kill("SIGKILL");
+      await until(() => leftAt.every((m) => m.has(victim.id)), 20 * heartbeatMs, `every client to stop routing to ${victim.id}`);
+      const per = leftAt.map((m) => m.get(victim.id)! - killedAt);
       perClientMs.push(per);
       removalMs.push(Math.max(...per));
       windows.push([killedAt, killedAt + Math.max(...per)]);
       log(`  heartbeat ${heartbeatMs} ms${suspectGrace === undefined ? "" : `, suspectGrace ${suspectGrace}`}, kill ${r + 1}/${rounds}: left every client's routing after ${Math.max(...per).toFixed(0)} ms (${per.map((x) => x.toFixed(0)).join(" / ")})`);
-      await victim.kill();
+      await victim.worker.kill();
     }
     await sleep(200);
     await Promise.all(loads.map((l) => l.stop()));

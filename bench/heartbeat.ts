@@ -19,7 +19,8 @@ import * as hdr from "hdr-histogram-js";
 import { findNatsServer, startLocalNats, type LocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { queryRegistry } from "../src/client/index.js";
 import { Subjects } from "../src/protocol/index.js";
-import { prepareWorker, startWorker, workerRuntime } from "./heartbeat/infra.js";
+import { bundleWorker } from "./common/bundleWorker.js";
+import { startWorker } from "./common/workers.js";
 
 /** Options of {@link run}. */
 export interface HeartbeatBenchOptions {
@@ -116,6 +117,15 @@ interface Progress {
   rss: number;
 }
 
+/**
+ * The worker scripts, bundled to plain JavaScript under tsx (see bundleWorker: the TypeScript loader
+ * would add ~37 MB to the coordinator's measured RSS).
+ */
+interface Scripts {
+  consumer: string;
+  publisher: string;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
 let seq = 0;
@@ -187,13 +197,13 @@ async function startHeartbeats(nc: NatsConnection, prefix: string, progress: Ret
   await nc.flush();
 }
 
-async function ingest(server: LocalNats, nc: NatsConnection, variant: "bare" | "coordinator", o: Required<Pick<HeartbeatBenchOptions, "instances" | "warmupMs" | "measureMs">>): Promise<IngestResult> {
+async function ingest(server: LocalNats, scripts: Scripts, nc: NatsConnection, variant: "bare" | "coordinator", o: Required<Pick<HeartbeatBenchOptions, "instances" | "warmupMs" | "measureMs">>): Promise<IngestResult> {
   const prefix = freshPrefix(variant);
   const progress = watchProgress(nc, prefix);
   await nc.flush();
-  const consumer = startWorker("consumer", { NATS_URL: server.url, SB_PREFIX: prefix, VARIANT: variant });
+  const consumer = startWorker({ script: scripts.consumer, env: { NATS_URL: server.url, SB_PREFIX: prefix, VARIANT: variant } });
   await consumer.ready;
-  const publisher = startWorker("publisher", { NATS_URL: server.url, SB_PREFIX: prefix, N: String(o.instances) });
+  const publisher = startWorker({ script: scripts.publisher, env: { NATS_URL: server.url, SB_PREFIX: prefix, N: String(o.instances) } });
   try {
     await publisher.ready;
     await startHeartbeats(nc, prefix, progress, o.instances, variant);
@@ -216,6 +226,7 @@ async function ingest(server: LocalNats, nc: NatsConnection, variant: "bare" | "
 
 async function memoryAndQueries(
   server: LocalNats,
+  scripts: Scripts,
   nc: NatsConnection,
   n: number,
   o: { steadyMs: number; queries: number; queryAt: number; nodeFlags: string[] },
@@ -223,14 +234,15 @@ async function memoryAndQueries(
   const prefix = freshPrefix(`mem${n}`);
   const progress = watchProgress(nc, prefix);
   await nc.flush();
-  const consumer = startWorker("consumer", { NATS_URL: server.url, SB_PREFIX: prefix, VARIANT: "coordinator", PROGRESS_MS: "100" }, [
-    "--expose-gc",
-    ...o.nodeFlags,
-  ]);
+  const consumer = startWorker({
+    script: scripts.consumer,
+    env: { NATS_URL: server.url, SB_PREFIX: prefix, VARIANT: "coordinator", PROGRESS_MS: "100" },
+    nodeFlags: ["--expose-gc", ...o.nodeFlags],
+  });
   await consumer.ready;
   const publisher =
     n > 0
-      ? startWorker("publisher", { NATS_URL: server.url, SB_PREFIX: prefix, N: String(n), HEARTBEAT_MS: "1000", RATE: String(n) })
+      ? startWorker({ script: scripts.publisher, env: { NATS_URL: server.url, SB_PREFIX: prefix, N: String(n), HEARTBEAT_MS: "1000", RATE: String(n) } })
       : undefined;
   const query: QueryResult[] = [];
   try {
@@ -336,8 +348,9 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
   const tunedSizes = opts.tunedSizes ?? (quick ? memorySizes.filter((n) => n === 10_000) : memorySizes);
   const queries = opts.queries ?? (quick ? 100 : 500);
 
-  await prepareWorker("consumer");
-  await prepareWorker("publisher");
+  const consumerScript = await bundleWorker(new URL("./heartbeat/consumer", import.meta.url));
+  const publisherScript = await bundleWorker(new URL("./heartbeat/publisher", import.meta.url));
+  const scripts: Scripts = { consumer: consumerScript.script, publisher: publisherScript.script };
   const server = await startLocalNats(findNatsServer(), { detached: false });
   const nc = await connect({ servers: server.url, noAsyncTraces: true });
   try {
@@ -345,7 +358,7 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
     const runs: IngestResult[] = [];
     for (let r = 0; r < rounds; r++) {
       for (const variant of ["bare", "coordinator"] as const) {
-        const res = await ingest(server, nc, variant, o);
+        const res = await ingest(server, scripts, nc, variant, o);
         runs.push(res);
         log(`  round ${r + 1} ${variant}: ${Math.round(res.rate)} heartbeats/s`);
       }
@@ -359,14 +372,14 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
     const query: QueryResult[] = [];
     for (const n of memorySizes) {
       log(`coordinator memory with ${n} instances${n === 10_000 ? " (and query latency)" : ""}`);
-      const r = await memoryAndQueries(server, nc, n, { steadyMs, queries, queryAt: 10_000, nodeFlags: [] });
+      const r = await memoryAndQueries(server, scripts, nc, n, { steadyMs, queries, queryAt: 10_000, nodeFlags: [] });
       memory.push(r.memory);
       query.push(...r.query);
     }
     if (tunedFlags.length > 0) {
       for (const n of tunedSizes) {
         log(`coordinator memory with ${n} instances, ${tunedFlags.join(" ")}`);
-        const r = await memoryAndQueries(server, nc, n, { steadyMs, queries, queryAt: -1, nodeFlags: tunedFlags });
+        const r = await memoryAndQueries(server, scripts, nc, n, { steadyMs, queries, queryAt: -1, nodeFlags: tunedFlags });
         memory.push(r.memory);
       }
     }
@@ -404,7 +417,7 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
       natsServerVersion: server.version,
       node: process.version,
       cpus: cpus().length,
-      runtime: workerRuntime(),
+      runtime: consumerScript.runtime,
       markdown,
     };
     log("");
