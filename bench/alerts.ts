@@ -14,7 +14,6 @@
  */
 import { type AddressInfo } from "node:net";
 import { cpus } from "node:os";
-import { pathToFileURL } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import * as hdr from "hdr-histogram-js";
 import { simpleParser } from "mailparser";
@@ -23,6 +22,7 @@ import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.
 import { createCollector, parseAlertRules } from "../src/monitor/index.js";
 import { createMailNotifier } from "../src/notify/index.js";
 import { Subjects, createLogger, type MetricsSnapshot } from "../src/protocol/index.js";
+import { runIfMain } from "./common/runIfMain.js";
 import { startWorker } from "./common/workers.js";
 
 /** Options of {@link run}. */
@@ -205,12 +205,4 @@ export async function run(opts: AlertsBenchOptions = {}): Promise<AlertsBenchRep
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run({ quick: process.argv.includes("--quick") }).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, (argv) => run({ quick: argv.includes("--quick") }));

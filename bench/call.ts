@@ -9,10 +9,10 @@
  * `npx tsx bench/call.ts [--quick] [--markdown]`, or `run(opts)` from a driver.
  */
 import { cpus, loadavg } from "node:os";
-import { pathToFileURL } from "node:url";
 import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createCoordinator } from "../src/coordinator/index.js";
 import type { CallResult, Variant } from "./call/caller.js";
+import { runIfMain } from "./common/runIfMain.js";
 import { startWorker, type Worker } from "./common/workers.js";
 
 export type { CallResult, Variant };
@@ -191,19 +191,12 @@ function parseArgs(argv: string[]): CallBenchOptions & { json?: boolean } {
   return o;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+runIfMain(import.meta.url, async (argv) => {
   process.env.SB_LOG_LEVEL ??= "warn";
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(argv);
   const started = Date.now();
   process.stderr.write(`call-path benchmark${args.quick ? " (quick)" : ""}: ${cpus().length} CPUs, Node ${process.version}\n`);
-  run(args.json ? { ...args, log: () => {} } : args)
-    .then((r) => {
-      if (args.json) process.stdout.write(`${JSON.stringify(r.results, null, 2)}\n`);
-      process.stderr.write(`finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-      process.exit(0);
-    })
-    .catch((err) => {
-      process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    });
-}
+  const r = await run(args.json ? { ...args, log: () => {} } : args);
+  if (args.json) process.stdout.write(`${JSON.stringify(r.results, null, 2)}\n`);
+  process.stderr.write(`finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+});

@@ -13,9 +13,9 @@
  * `run(opts)` from a driver (`npm run bench`).
  */
 import { cpus } from "node:os";
-import { pathToFileURL } from "node:url";
 import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createClient, type Client, type RegistryCache } from "../src/client/index.js";
+import { runIfMain } from "./common/runIfMain.js";
 import { startWorker, type Worker } from "./common/workers.js";
 
 /** Options of {@link run}. */
@@ -259,20 +259,12 @@ export async function run(opts: FailoverBenchOptions = {}): Promise<FailoverBenc
   return { results, natsServerVersion: server.version, node: process.version, cpus: cpus().length, markdown: md };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+runIfMain(import.meta.url, async (argv) => {
   process.env.SB_LOG_LEVEL ??= "warn";
-  const argv = process.argv.slice(2);
   const json = argv.includes("--json");
   const started = Date.now();
   const rateArg = argv.find((a) => a.startsWith("--rate="));
-  run({ quick: argv.includes("--quick"), ...(rateArg ? { rate: Number(rateArg.slice(7)) } : {}), ...(json ? { log: () => {} } : {}) })
-    .then((r) => {
-      if (json) process.stdout.write(`${JSON.stringify(r.results, null, 2)}\n`);
-      process.stderr.write(`finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-      process.exit(0);
-    })
-    .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    });
-}
+  const r = await run({ quick: argv.includes("--quick"), ...(rateArg ? { rate: Number(rateArg.slice(7)) } : {}), ...(json ? { log: () => {} } : {}) });
+  if (json) process.stdout.write(`${JSON.stringify(r.results, null, 2)}\n`);
+  process.stderr.write(`finished in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+});

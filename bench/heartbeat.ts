@@ -13,13 +13,13 @@
  * Profile the coordinator with BENCH_NODE_FLAGS=--cpu-prof (profiles land in the working folder).
  */
 import { cpus } from "node:os";
-import { pathToFileURL } from "node:url";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import * as hdr from "hdr-histogram-js";
 import { findNatsServer, startLocalNats, type LocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { queryRegistry } from "../src/client/index.js";
 import { Subjects } from "../src/protocol/index.js";
 import { bundleWorker } from "./common/bundleWorker.js";
+import { runIfMain } from "./common/runIfMain.js";
 import { startWorker } from "./common/workers.js";
 
 /** Options of {@link run}. */
@@ -430,12 +430,4 @@ export async function run(opts: HeartbeatBenchOptions = {}): Promise<HeartbeatBe
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run({ quick: process.argv.includes("--quick") }).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, (argv) => run({ quick: argv.includes("--quick") }));

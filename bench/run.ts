@@ -3,7 +3,7 @@
  * Each benchmark starts its own nats-server and runs its baseline in the same run, then prints its table.
  */
 import { cpus, totalmem } from "node:os";
-import { pathToFileURL } from "node:url";
+import { runIfMain } from "./common/runIfMain.js";
 
 /** The benchmarks, in the order they run. Each module exports `run({ quick })`. */
 export const SUITES = {
@@ -50,12 +50,4 @@ export function parseRunAllArgs(argv: readonly string[]): RunAllOptions {
   return { quick: argv.includes("--quick"), only };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runAll(parseRunAllArgs(process.argv.slice(2))).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, (argv) => runAll(parseRunAllArgs(argv)));
