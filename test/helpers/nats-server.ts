@@ -5,10 +5,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../../src/cli/demo/LocalNatsServer.js";
+import { acceptsConnections, freePort } from "../../src/cli/demo/LocalNatsServer.js";
 
 /** The nats-server binary: NATS_SERVER_BIN, else the Debian package's path. */
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
@@ -24,18 +23,6 @@ function assertBinary(): void {
 
 /** A free TCP port on 127.0.0.1 (the OS picks it): the one the demo and the benchmarks use. */
 export { freePort };
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
 
 /** Options for {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -103,7 +90,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     const started = Date.now();
     while (Date.now() - started < 15_000) {
       if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}:\n${output}`);
-      if (/Server is ready/.test(output) && (await canConnect(port))) return;
+      if (/Server is ready/.test(output) && (await acceptsConnections(port))) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     child.kill("SIGKILL");

@@ -81,7 +81,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether something accepts a TCP connection on 127.0.0.1:port ("Server is ready" is logged just before it listens). */
+export function acceptsConnections(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = new Socket();
     s.once("connect", () => {
@@ -147,7 +148,7 @@ export async function startLocalNats(bin: string | undefined, opts: LocalNatsOpt
       const failed = await Promise.race([spawnError, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);
       if (failed) throw new CliError(`cannot run ${bin}: ${failed.message}; ${INSTALL_HINT}`);
       if (child.exitCode !== null) break;
-      if (/Server is ready/.test(output) && (await accepts(port))) {
+      if (/Server is ready/.test(output) && (await acceptsConnections(port))) {
         ready = true;
         break;
       }
