@@ -488,6 +488,10 @@ export class Coordinator {
     if (this.state !== "running") return;
     const shortest = this.registry.shortestInterval;
     const interval = this.tickMs ?? (Number.isFinite(shortest) ? Math.min(250, Math.max(10, Math.round(shortest / 10))) : 250);
+    // Wake at the earliest deadline when it comes before the next periodic tick: an instance that stops
+    // heartbeating leaves routing after exactly (1 + suspectGrace) intervals, not up to a tick later.
+    const due = this.registry.nextDueAt - this.now();
+    const delay = due < interval ? Math.max(1, Math.ceil(due)) : interval;
     this.tickTimer = setTimeout(() => {
       try {
         this.tick();
@@ -495,7 +499,7 @@ export class Coordinator {
         this.log.error({ err }, "registry tick failed");
       }
       this.scheduleTick();
-    }, interval);
+    }, delay);
     this.tickTimer.unref?.();
   }
 

@@ -155,6 +155,15 @@ export class RegistryStateMachine {
     return this.count;
   }
 
+  /**
+   * No instance can change state before this time (a lower bound: heartbeats only move deadlines later).
+   * The adapter schedules its next tick no later than this, so transitions happen on time, not up to a
+   * tick period late.
+   */
+  get nextDueAt(): number {
+    return this.nextDeadline;
+  }
+
   /** Shortest heartbeat interval of any instance in the registry (Infinity when empty); the adapter sizes its tick from it. */
   get shortestInterval(): number {
     return this.minHeartbeat;
