@@ -24,16 +24,11 @@ export interface CommonOptions {
   config?: string;
 }
 
-/** SMTP settings for the mail notifier, from flags, config file or SMTP_* variables. */
-export interface SmtpSettings {
-  host?: string;
-  port?: number;
-  secure?: boolean;
-  user?: string;
-  password?: string;
-  from?: string;
-  to?: string[];
-}
+/**
+ * SMTP settings for the mail notifier, from flags, config file or SMTP_* variables: the config file's
+ * `smtp` object (schemas/config.json), with the recipients resolved to a list.
+ */
+export type SmtpSettings = Omit<NonNullable<CliConfig["smtp"]>, "to"> & { to?: string[] };
 
 /** Settings after merging flags, the config file, the environment and defaults (in that order of precedence). */
 export interface ResolvedSettings {
