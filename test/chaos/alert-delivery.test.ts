@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
-import { alertStreamName, createCollector, type Collector } from "../../src/monitor/index.js";
+import { alertStreamName, type Collector } from "../../src/monitor/index.js";
 import { connectNats, type AlertEvent } from "../../src/protocol/index.js";
-import { writeRules } from "../helpers/alerting.js";
+import { instanceDownCollector } from "../helpers/alerting.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess, startFixture, type FixtureProcess } from "../helpers/processes.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
@@ -56,16 +56,7 @@ describe("chaos: notifier killed mid-delivery, SMTP server down", () => {
     smtp = await startStallingSmtp("stall");
     coordinator = createCoordinator({ servers: server.url, prefix, leaseMs: 600 });
     await coordinator.start();
-    collector = createCollector({
-      servers: server.url,
-      prefix,
-      evaluationIntervalMs: 100,
-      evaluationDelayMs: 100,
-      rules: writeRules(`
-rules:
-  - { name: InstanceDown, service: "*", metric: instance_down, severity: critical }
-`),
-    });
+    collector = instanceDownCollector({ servers: server.url, prefix });
     collector.onAlert((a) => published.push(a));
     await collector.start();
   });

@@ -9,10 +9,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { queryRegistry } from "../../src/client/index.js";
 import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
-import { alertStreamName, createCollector, type Collector } from "../../src/monitor/index.js";
+import { alertStreamName, type Collector } from "../../src/monitor/index.js";
 import { createMailNotifier, type MailNotifier } from "../../src/notify/index.js";
 import { Subjects, connectNats, decodeMessage, type AlertEvent, type RegistryEvent } from "../../src/protocol/index.js";
-import { transitionsOf, writeRules } from "../helpers/alerting.js";
+import { transitionsOf, instanceDownCollector } from "../helpers/alerting.js";
 import { startNatsCluster, type NatsCluster } from "../helpers/nats-server.js";
 import { startAgentProcess, type FixtureProcess } from "../helpers/processes.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
@@ -58,17 +58,7 @@ describe("chaos: a 3-node cluster loses the coordinator's node", () => {
     coordinator = createCoordinator({ servers: n1, prefix, leaseMs: LEASE_MS, kvReplicas: 3 });
     coordinator.onLeadershipChange((c) => leadership.push(`${c.leader ? "leader" : "follower"}@${Date.now()}`));
     await coordinator.start();
-    collector = createCollector({
-      servers: [n2, n3, n1],
-      prefix,
-      evaluationIntervalMs: 100,
-      evaluationDelayMs: 100,
-      stream: { replicas: 3 },
-      rules: writeRules(`
-rules:
-  - { name: InstanceDown, service: "*", metric: instance_down, severity: critical }
-`),
-    });
+    collector = instanceDownCollector({ servers: [n2, n3, n1], prefix, stream: { replicas: 3 } });
     collector.onAlert((a) => published.push(a));
     await collector.start();
     notifier = createMailNotifier({

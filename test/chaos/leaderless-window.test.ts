@@ -10,9 +10,9 @@ import { Kvm } from "@nats-io/kv";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createCoordinator, leaseBucketName, type Coordinator } from "../../src/coordinator/index.js";
-import { createCollector, type Collector } from "../../src/monitor/index.js";
+import type { Collector } from "../../src/monitor/index.js";
 import { Subjects, connectNats, decodeMessage, encodeJson, type AlertEvent, type RegistryEvent } from "../../src/protocol/index.js";
-import { writeRules } from "../helpers/alerting.js";
+import { instanceDownCollector } from "../helpers/alerting.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess, type FixtureProcess } from "../helpers/processes.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
@@ -42,13 +42,7 @@ describe("an instance removed while no coordinator leads", () => {
     });
     coordinator = createCoordinator({ servers: server.url, prefix, leaseMs: LEASE_MS });
     await coordinator.start();
-    collector = createCollector({
-      servers: server.url,
-      prefix,
-      evaluationIntervalMs: 100,
-      evaluationDelayMs: 100,
-      rules: writeRules(`rules:\n  - { name: InstanceDown, service: "*", metric: instance_down, severity: critical }\n`),
-    });
+    collector = instanceDownCollector({ servers: server.url, prefix });
     collector.onAlert((a) => alerts.push(a));
     await collector.start();
     victim = await startAgentProcess({ NATS_URL: server.url, SB_PREFIX: prefix, SB_HEARTBEAT_MS: "100" });

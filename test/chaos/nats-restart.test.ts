@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createClient, queryRegistry, type Client, type RegistryCache } from "../../src/client/index.js";
 import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
-import { createCollector, type Collector } from "../../src/monitor/index.js";
+import type { Collector } from "../../src/monitor/index.js";
 import { createMailNotifier, type MailNotifier } from "../../src/notify/index.js";
 import { Subjects, connectNats } from "../../src/protocol/index.js";
-import { transitionsOf, writeRules } from "../helpers/alerting.js";
+import { transitionsOf, instanceDownCollector } from "../helpers/alerting.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess, type FixtureProcess } from "../helpers/processes.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
@@ -47,16 +47,7 @@ describe("chaos: nats-server SIGKILLed and restarted under load", () => {
     smtp = await startSmtpServer();
     coordinator = createCoordinator({ servers: server.url, prefix, leaseMs: 1000 });
     await coordinator.start();
-    collector = createCollector({
-      servers: server.url,
-      prefix,
-      evaluationIntervalMs: 100,
-      evaluationDelayMs: 100,
-      rules: writeRules(`
-rules:
-  - { name: InstanceDown, service: "*", metric: instance_down, severity: critical }
-`),
-    });
+    collector = instanceDownCollector({ servers: server.url, prefix });
     await collector.start();
     notifier = createMailNotifier({
       servers: server.url,

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createAgent, type Agent } from "../../src/agent/index.js";
-import { alertFingerprint, alertMsgId } from "../../src/monitor/index.js";
+import { alertFingerprint, alertMsgId, createCollector, type Collector, type CollectorOptions } from "../../src/monitor/index.js";
 import { encodeJson, type AlertEvent, type Subjects } from "../../src/protocol/index.js";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { ReceivedMail } from "./smtp.js";
@@ -14,6 +14,19 @@ export function writeRules(text: string, name = "rules.yaml"): string {
   const file = join(mkdtempSync(join(tmpdir(), "sb-alert-rules-")), name);
   writeFileSync(file, text);
   return file;
+}
+
+/**
+ * A collector with one rule, InstanceDown (every service, critical), evaluating every 100 ms with a
+ * 100 ms delay, as the chaos scenarios use it; `opts` adds the connection and overrides the rest.
+ */
+export function instanceDownCollector(opts: CollectorOptions): Collector {
+  return createCollector({
+    evaluationIntervalMs: 100,
+    evaluationDelayMs: 100,
+    rules: writeRules(`rules:\n  - { name: InstanceDown, service: "*", metric: instance_down, severity: critical }\n`),
+    ...opts,
+  });
 }
 
 /** An agent serving `work`, which fails while `behaviour.fail` is set. */
