@@ -33,6 +33,7 @@ export function resolveSettings(opts: CommonOptions, env: NodeJS.ProcessEnv = pr
   if (token !== undefined) nats.token = token;
   if (credsFile) nats.credsFile = credsFile;
   if (nkeyFile) nats.nkeyFile = nkeyFile;
+  if (fromEnv.connectTimeoutMs !== undefined) nats.connectTimeoutMs = fromEnv.connectTimeoutMs;
   if (credsFile && nkeyFile) throw new CliError("use either --creds or --nkey, not both", 2);
   if (pass !== undefined && user === undefined) throw new CliError("--password needs --user (or NATS_USER)", 2);
   const caFile = opts.tlsCa ?? c.tls?.ca ?? fromEnv.tls?.caFile;

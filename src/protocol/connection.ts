@@ -34,9 +34,14 @@ export interface NatsSettings {
   name?: string;
   /** Milliseconds between reconnect attempts (default 250: failure detection runs on short intervals). */
   reconnectTimeWaitMs?: number;
+  /**
+   * Milliseconds the first connection may take, TLS handshake and authentication included (nats.js
+   * default 20 000). A server that rejects the client's certificate is only noticed when it runs out.
+   */
+  connectTimeoutMs?: number;
 }
 
-/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY. */
+/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY, NATS_CONNECT_TIMEOUT_MS. */
 export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsSettings {
   const s: NatsSettings = {};
   if (env.NATS_URL) s.servers = env.NATS_URL.split(",").map((u) => u.trim()).filter(Boolean);
@@ -45,6 +50,10 @@ export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsS
   if (env.NATS_TOKEN) s.token = env.NATS_TOKEN;
   if (env.NATS_CREDS) s.credsFile = env.NATS_CREDS;
   if (env.NATS_NKEY) s.nkeyFile = env.NATS_NKEY;
+  if (env.NATS_CONNECT_TIMEOUT_MS) {
+    const ms = Number(env.NATS_CONNECT_TIMEOUT_MS);
+    if (Number.isInteger(ms) && ms > 0) s.connectTimeoutMs = ms;
+  }
   if (env.NATS_CA || env.NATS_CERT || env.NATS_KEY) {
     s.tls = { caFile: env.NATS_CA, certFile: env.NATS_CERT, keyFile: env.NATS_KEY };
   }
@@ -63,6 +72,7 @@ export function toConnectionOptions(settings: NatsSettings): ConnectionOptions {
     // Async stack traces cost an Error per request; the call path cannot afford them.
     noAsyncTraces: true,
   };
+  if (settings.connectTimeoutMs !== undefined) opts.timeout = settings.connectTimeoutMs;
   if (settings.user !== undefined) opts.user = settings.user;
   if (settings.pass !== undefined) opts.pass = settings.pass;
   if (settings.token !== undefined) opts.token = settings.token;

@@ -6,7 +6,9 @@ import {
   decodeMessage,
   encodeJson,
   errorReply,
+  natsSettingsFromEnv,
   readErrorReply,
+  toConnectionOptions,
   statusForCode,
 } from "../../src/protocol/index.js";
 
@@ -67,6 +69,18 @@ describe("error replies", () => {
     expect(readErrorReply({ headers: r.headers, data: r.data })).toMatchObject({ code: "NOT_FOUND", message: "no\r\nX-Evil: 1" });
     expect(readErrorReply({ headers: r.headers, data: enc("not json") })).toMatchObject({ code: "NOT_FOUND" });
     expect(readErrorReply({ headers: undefined, data: enc("{}") })).toBeNull();
+  });
+});
+
+describe("connection settings", () => {
+  it("read the connect timeout from options or NATS_CONNECT_TIMEOUT_MS", () => {
+    expect(toConnectionOptions({ servers: "nats://x:1", connectTimeoutMs: 2000 }).timeout).toBe(2000);
+    expect(toConnectionOptions({ servers: "nats://x:1" }).timeout).toBeUndefined();
+    expect(natsSettingsFromEnv({ NATS_URL: "nats://a:1,nats://b:2", NATS_CONNECT_TIMEOUT_MS: "1500" })).toMatchObject({
+      servers: ["nats://a:1", "nats://b:2"],
+      connectTimeoutMs: 1500,
+    });
+    expect(natsSettingsFromEnv({ NATS_CONNECT_TIMEOUT_MS: "soon" }).connectTimeoutMs).toBeUndefined();
   });
 });
 
