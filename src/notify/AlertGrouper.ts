@@ -7,7 +7,7 @@
  */
 import type { AlertEvent } from "../protocol/index.js";
 import { backoffDelay } from "./backoff.js";
-import type { ResolvedRoute } from "./Router.js";
+import type { ResolvedRoute } from "./AlertRouter.js";
 import type { GroupTimings } from "./types.js";
 
 /** `fingerprint.status.startsAt`: one transition of one alert. */

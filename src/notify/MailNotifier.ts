@@ -1,42 +1,29 @@
 /**
- * The mail notifier: reads the alert stream through a durable pull consumer, routes and groups the
- * alerts, mails them with nodemailer, and acknowledges each stream message only once the SMTP
- * server accepted the mail that reported it. Before acknowledging it records the transition in a
- * KV bucket, and skips transitions recorded there, so a redelivery after a crash between "accepted"
- * and "acknowledged" does not mail twice. SMTP failures are retried with backoff while the
- * messages stay unacknowledged (kept alive with progress acks): an outage delays mail, never loses it.
- * `<prefix>.alerts.ack` requests stop repeat mails of the acknowledged episode.
+ * The mail notifier: wires the alert consumer ({@link AlertConsumer}), the routing and grouping
+ * ({@link AlertRouter}, {@link AlertGrouper}), mail delivery ({@link MailDelivery}) and the ack
+ * responder ({@link AckResponder}) together, and owns their timing: when a group is due it is
+ * delivered; a stream message is acknowledged only once every route that took its alert mailed it
+ * (or found it mailed already, in the sent records). SMTP failures are retried with backoff while
+ * the messages stay unacknowledged (kept alive with progress acks): an outage delays mail, never
+ * loses it.
  */
-import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import { nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { jetstream, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Transporter } from "nodemailer";
 import { v4 as uuidv4 } from "uuid";
-import { alertStreamName, ensureAlertStream } from "../monitor/index.js";
-import {
-  DEFAULT_PREFIX,
-  InvalidInputLog,
-  Subjects,
-  createLogger,
-  decodeMessage,
-  encodeJson,
-  openNats,
-  respondError,
-  type AlertAckReply,
-  type AlertEvent,
-  type Logger,
-} from "../protocol/index.js";
-import { AlertGrouper, transitionKey, type Acknowledgement, type Notification } from "./AlertGrouper.js";
-import { composeMail } from "./MailFormat.js";
+import { alertStreamName } from "../monitor/index.js";
+import { DEFAULT_PREFIX, InvalidInputLog, Subjects, createLogger, openNats, type AlertEvent, type Logger } from "../protocol/index.js";
+import { AckResponder } from "./AckResponder.js";
+import { AlertConsumer } from "./AlertConsumer.js";
+import { AlertGrouper, transitionKey, type Notification } from "./AlertGrouper.js";
+import { AlertRouter } from "./AlertRouter.js";
+import { MailDelivery } from "./MailDelivery.js";
 import { NotifierState } from "./NotifierState.js";
-import { Router, type ResolvedRoute } from "./Router.js";
-import { createSmtpTransport, parseSender, recipientsFromEnv, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
+import { createSmtpTransport, recipientsFromEnv, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
 import type { MailNotifier, MailNotifierOptions, NotifierStats, SentMail, SmtpSettings } from "./types.js";
 
 /** Mails sent at the same time at most. */
 const SEND_CONCURRENCY = 4;
-
-/** Largest alert event accepted from the stream. */
-const MAX_ALERT_BYTES = 256 * 1024;
 
 /** A stream message shared by the routes that take its alert: acknowledged when the last one is done. */
 interface Held {
@@ -50,7 +37,7 @@ class MailNotifierImpl implements MailNotifier {
   private readonly log: Logger;
   private readonly invalid: InvalidInputLog;
   private readonly now: () => number;
-  private readonly router: Router;
+  private readonly router: AlertRouter;
   private readonly grouper: AlertGrouper<Held>;
   private readonly smtp: SmtpSettings;
   private readonly domain: string;
@@ -62,15 +49,15 @@ class MailNotifierImpl implements MailNotifier {
   private owned = false;
   private transport: Transporter | undefined;
   private state: NotifierState | undefined;
-  private messages: ConsumerMessages | undefined;
-  private consuming: Promise<void> | undefined;
-  private ackSub: Subscription | undefined;
+  private consumer: AlertConsumer | undefined;
+  private ackResponder: AckResponder | undefined;
+  private delivery: MailDelivery | undefined;
   private timer: NodeJS.Timeout | undefined;
   private progressTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
   private running = false;
-  private readonly counters = { received: 0, mailsSent: 0, smtpFailures: 0, skippedAlreadySent: 0, unroutable: 0, acks: 0 };
+  private readonly counters = { received: 0, mailsSent: 0, smtpFailures: 0, skippedAlreadySent: 0, unroutable: 0 };
 
   constructor(private readonly opts: MailNotifierOptions) {
     this.id = opts.id ?? `notifier-${uuidv4().slice(0, 8)}`;
@@ -80,7 +67,7 @@ class MailNotifierImpl implements MailNotifier {
     this.now = opts.now ?? Date.now;
     this.smtp = opts.smtp ?? smtpSettingsFromEnv();
     this.domain = opts.messageIdDomain ?? senderDomain(this.smtp.from);
-    this.router = new Router(opts.routes ?? [], opts.to ?? recipientsFromEnv());
+    this.router = new AlertRouter(opts.routes ?? [], opts.to ?? recipientsFromEnv());
     this.grouper = new AlertGrouper<Held>({
       timings: {
         groupWaitMs: opts.groupWaitMs ?? 30_000,
@@ -105,28 +92,10 @@ class MailNotifierImpl implements MailNotifier {
     this.nc = nc;
     this.owned = owned;
     try {
-      const jsm = await jetstreamManager(nc);
-      await ensureAlertStream(jsm, this.subjects, { name: this.streamName, replicas: this.opts.replicas ?? 1 });
-      const config = {
-        durable_name: this.durable,
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: nanos(this.ackWaitMs),
-        max_deliver: -1,
-        filter_subject: this.subjects.allAlerts,
-        deliver_policy: DeliverPolicy.All,
-        max_ack_pending: 20_000,
-        description: "Switchboard mail notifier",
-      };
-      try {
-        const info = await jsm.consumers.info(this.streamName, this.durable);
-        if (info.config.ack_wait !== config.ack_wait) await jsm.consumers.update(this.streamName, this.durable, { ack_wait: config.ack_wait });
-      } catch (e) {
-        if (!(e instanceof JetStreamApiError && e.status === 404)) throw e;
-        await jsm.consumers.add(this.streamName, config);
-      }
-      const js = jetstream(nc);
-      this.state = await NotifierState.open(js, this.subjects.prefix, this.opts.sentRecordTtlMs ?? 14 * 24 * 3_600_000, this.opts.replicas ?? 1);
-      const { acks, active } = await this.state.load();
+      const replicas = this.opts.replicas ?? 1;
+      const state = await NotifierState.open(jetstream(nc), this.subjects.prefix, this.opts.sentRecordTtlMs ?? 14 * 24 * 3_600_000, replicas);
+      this.state = state;
+      const { acks, active } = await state.load();
       for (const [fp, ack] of acks) this.grouper.acknowledge(fp, ack);
       const now = this.now();
       for (const rec of active) {
@@ -134,17 +103,41 @@ class MailNotifierImpl implements MailNotifier {
         if (route) this.grouper.restoreFiring(route, rec.alert, rec.lastSentAt, now);
       }
       this.transport = createSmtpTransport(this.smtp, SEND_CONCURRENCY);
-      this.ackSub = nc.subscribe(this.subjects.alertAck, {
-        callback: (err, msg) => {
-          if (!err) void this.onAck(msg);
-        },
+      this.delivery = new MailDelivery({
+        transport: this.transport,
+        state,
+        from: this.smtp.from,
+        domain: this.domain,
+        prefix: this.subjects.prefix,
+        externalUrl: this.opts.externalUrl,
+        log: this.log,
+        now: this.now,
       });
-      const consumer = await js.consumers.get(this.streamName, this.durable);
-      // Short pulls (idle heartbeat = expires / 2): when a cluster node dies with the consumer's leader,
-      // the pending pull dies with it; two missed heartbeats re-pull, so mail resumes within ~5 s, not 30 s.
-      this.messages = await consumer.consume({ max_messages: 256, expires: 5000 });
+      this.ackResponder = new AckResponder({
+        subject: this.subjects.alertAck,
+        notifierId: this.id,
+        state,
+        log: this.log,
+        invalid: this.invalid,
+        now: this.now,
+        apply: (fingerprint, ack) => {
+          this.grouper.acknowledge(fingerprint, ack);
+          this.reschedule();
+          return this.grouper.firingAlert(fingerprint);
+        },
+      }).start(nc);
       this.running = true;
-      this.consuming = this.consume(this.messages);
+      this.consumer = await new AlertConsumer({
+        subjects: this.subjects,
+        streamName: this.streamName,
+        durable: this.durable,
+        ackWaitMs: this.ackWaitMs,
+        replicas,
+        log: this.log,
+        invalid: this.invalid,
+        onReceived: () => this.counters.received++,
+        onAlert: (alert, msg) => this.onAlert(alert, msg),
+      }).start(nc);
       // Held messages would be redelivered after ackWait; progress acks say "still working on it".
       this.progressTimer = setInterval(() => this.keepAlive(), Math.max(200, Math.floor(this.ackWaitMs / 3)));
       this.progressTimer.unref?.();
@@ -156,38 +149,7 @@ class MailNotifierImpl implements MailNotifier {
     }
   }
 
-  private async consume(messages: ConsumerMessages): Promise<void> {
-    for await (const m of messages) {
-      try {
-        await this.onAlertMessage(m);
-      } catch (err) {
-        // Leave it unacknowledged: it comes back after ackWait.
-        this.log.error({ err, seq: m.seq }, "could not process alert message");
-      }
-    }
-  }
-
-  private async onAlertMessage(m: JsMsg): Promise<void> {
-    this.counters.received++;
-    const decoded = decodeMessage("alert", m.data, MAX_ALERT_BYTES);
-    if (!decoded.ok) {
-      this.invalid.record("alert", decoded.error, m.subject);
-      m.term(); // never redeliver garbage
-      return;
-    }
-    const alert = decoded.value;
-    let expected: string | undefined;
-    try {
-      expected = this.subjects.alert(alert.severity, alert.service);
-    } catch {
-      expected = undefined;
-    }
-    if (m.subject !== expected) {
-      this.invalid.record("alert", `body names ${alert.severity}/${alert.service}, subject is ${m.subject}`, m.subject);
-      m.term();
-      return;
-    }
-    if (alert.status === "resolved" && alert.endsAt === undefined) alert.endsAt = Math.floor(m.info.timestampNanos / 1_000_000);
+  private async onAlert(alert: AlertEvent, m: JsMsg): Promise<void> {
     const routes = this.router.match(alert);
     if (routes.length === 0) {
       this.counters.unroutable++;
@@ -262,50 +224,18 @@ class MailNotifierImpl implements MailNotifier {
   }
 
   private async send(n: Notification<Held>): Promise<void> {
-    const mail = composeMail(n, { domain: this.domain, now: this.now(), externalUrl: this.opts.externalUrl, prefix: this.subjects.prefix });
-    const route: ResolvedRoute = n.route;
+    let sent: SentMail;
     try {
-      const info = (await this.transport!.sendMail({
-        from: parseSender(this.smtp.from),
-        to: [...route.to],
-        subject: mail.subject,
-        text: mail.text,
-        html: mail.html,
-        messageId: mail.messageId,
-        headers: mail.headers,
-      })) as { accepted?: unknown[]; rejected?: unknown[] };
-      if (Array.isArray(info.accepted) && info.accepted.length === 0) throw new Error(`every recipient was rejected: ${JSON.stringify(info.rejected)}`);
-      if (Array.isArray(info.rejected) && info.rejected.length > 0) this.log.warn({ rejected: info.rejected, messageId: mail.messageId }, "some recipients were rejected");
+      sent = await this.delivery!.deliver(n);
     } catch (err) {
       this.counters.smtpFailures++;
       const delay = this.grouper.failed(n, this.now());
-      this.log.warn({ err: (err as Error).message, route: route.name, retryInMs: delay, alerts: n.transitions.length || n.firing.length }, "mail not accepted; will retry");
+      this.log.warn({ err: (err as Error).message, route: n.route.name, retryInMs: delay, alerts: n.transitions.length || n.firing.length }, "mail not accepted; will retry");
       return;
     }
-    const acceptedAt = this.now();
     this.counters.mailsSent++;
-    // Record before acknowledging: a crash in between then costs at most a skipped duplicate.
-    for (const t of n.transitions) {
-      try {
-        await this.state!.recordSent(route.name, t.key, acceptedAt, mail.messageId);
-      } catch (err) {
-        this.log.warn({ err, transition: t.key }, "could not record a sent transition");
-      }
-      await this.rememberActive(route, t.alert, acceptedAt);
-    }
-    if (n.kind === "repeat") for (const a of n.firing) await this.rememberActive(route, a, acceptedAt);
-    this.grouper.sent(n, acceptedAt);
+    this.grouper.sent(n, sent.acceptedAt);
     for (const t of n.transitions) for (const h of t.refs) this.done(h);
-    const sent: SentMail = {
-      messageId: mail.messageId,
-      route: route.name,
-      to: [...route.to],
-      subject: mail.subject,
-      kind: n.kind,
-      transitions: mail.transitions,
-      repeated: n.kind === "repeat" ? n.firing.map((a) => a.fingerprint) : [],
-      acceptedAt,
-    };
     this.log.info({ messageId: sent.messageId, route: sent.route, transitions: sent.transitions, repeated: sent.repeated }, "mail accepted");
     for (const l of this.listeners) {
       try {
@@ -316,58 +246,13 @@ class MailNotifierImpl implements MailNotifier {
     }
   }
 
-  private async rememberActive(route: ResolvedRoute, alert: AlertEvent, at: number): Promise<void> {
-    try {
-      if (alert.status === "firing") await this.state!.putActive({ route: route.name, alert, lastSentAt: at });
-      else {
-        await this.state!.deleteActive(route.name, alert.fingerprint);
-        await this.state!.deleteAck(alert.fingerprint);
-      }
-    } catch (err) {
-      this.log.warn({ err, fingerprint: alert.fingerprint }, "could not record alert state");
-    }
-  }
-
-  private async onAck(msg: Msg): Promise<void> {
-    const decoded = decodeMessage("alert-ack", msg.data);
-    if (!decoded.ok) {
-      this.invalid.record("alert-ack", decoded.error, msg.subject);
-      respondError(msg, "BAD_REQUEST", decoded.error);
-      return;
-    }
-    const req = decoded.value;
-    const at = this.now();
-    if (req.until !== undefined && req.until <= at) {
-      respondError(msg, "BAD_REQUEST", "until is in the past");
-      return;
-    }
-    const ack: Acknowledgement = { by: req.by, at };
-    if (req.until !== undefined) ack.until = req.until;
-    if (req.comment !== undefined) ack.comment = req.comment;
-    try {
-      await this.state!.putAck(req.fingerprint, ack);
-    } catch (err) {
-      respondError(msg, "UNAVAILABLE", `could not store the acknowledgement: ${(err as Error).message}`, true);
-      return;
-    }
-    this.grouper.acknowledge(req.fingerprint, ack);
-    this.counters.acks++;
-    const firing = this.grouper.firingAlert(req.fingerprint);
-    const reply: AlertAckReply = { v: 1, fingerprint: req.fingerprint, acked: true, known: !!firing, at, notifier: this.id };
-    if (ack.until !== undefined) reply.until = ack.until;
-    if (firing) reply.alert = { rule: firing.rule, service: firing.service, severity: firing.severity, startsAt: firing.startsAt };
-    this.log.info({ fingerprint: req.fingerprint, by: req.by, until: req.until, known: reply.known }, "alert acknowledged");
-    if (msg.reply) msg.respond(encodeJson(reply));
-    this.reschedule();
-  }
-
   onMail(listener: (mail: SentMail) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
   stats(): NotifierStats {
-    return { ...this.counters, invalid: this.invalid.snapshot(), held: this.grouper.heldCount };
+    return { ...this.counters, acks: this.ackResponder?.acks ?? 0, invalid: this.invalid.snapshot(), held: this.grouper.heldCount };
   }
 
   async stop(): Promise<void> {
@@ -375,8 +260,7 @@ class MailNotifierImpl implements MailNotifier {
     this.running = false;
     clearTimeout(this.timer);
     clearInterval(this.progressTimer);
-    await this.messages?.close().catch(() => undefined);
-    await this.consuming?.catch(() => undefined);
+    await this.consumer?.stop();
     await this.flushing;
     // Hand what is still held back to the stream at once, for the next notifier.
     const seen = new Set<JsMsg>();
@@ -397,8 +281,10 @@ class MailNotifierImpl implements MailNotifier {
     this.running = false;
     clearTimeout(this.timer);
     clearInterval(this.progressTimer);
-    this.ackSub?.unsubscribe();
-    this.ackSub = undefined;
+    await this.consumer?.stop();
+    this.consumer = undefined;
+    this.ackResponder?.stop();
+    this.ackResponder = undefined;
     this.transport?.close();
     this.transport = undefined;
     const nc = this.nc;
@@ -409,7 +295,7 @@ class MailNotifierImpl implements MailNotifier {
 
 /**
  * Creates a mail notifier. SMTP settings and default recipients come from options or the
- * environment (SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_FROM, SMTP_TO).
+ * environment (SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASSWORD, SMTP_FROM, SMTP_TO).
  * Throws at once on invalid recipients or routes.
  */
 export function createMailNotifier(opts: MailNotifierOptions = {}): MailNotifier {

@@ -1,7 +1,7 @@
 /** Mail notifications of alerts: routing, grouping, the notifier, mail formatting. */
 export { createMailNotifier } from "./MailNotifier.js";
 export { AlertGrouper, transitionKey, type AlertGrouperOptions, type Acknowledgement, type HeldTransition, type Notification } from "./AlertGrouper.js";
-export { Router, parseRecipients, type ResolvedRoute } from "./Router.js";
+export { AlertRouter, parseRecipients, type ResolvedRoute } from "./AlertRouter.js";
 export { composeMail, escapeHtml, headerSafe, type ComposedMail, type MailContext } from "./MailFormat.js";
 export { smtpSettingsFromEnv, recipientsFromEnv, createSmtpTransport, senderDomain, parseSender, type Sender } from "./smtp.js";
 export { NotifierState, type ActiveRecord } from "./NotifierState.js";

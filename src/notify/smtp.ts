@@ -1,7 +1,7 @@
 /** SMTP settings from the environment, and the nodemailer transport built from them. */
 import { hostname } from "node:os";
 import nodemailer, { type Transporter } from "nodemailer";
-import { parseRecipients } from "./Router.js";
+import { parseRecipients } from "./AlertRouter.js";
 import type { SmtpSettings } from "./types.js";
 
 function bool(v: string | undefined): boolean | undefined {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AlertGrouper, transitionKey, type Notification } from "../../src/notify/AlertGrouper.js";
 import { backoffDelay } from "../../src/notify/backoff.js";
-import { Router } from "../../src/notify/Router.js";
+import { AlertRouter } from "../../src/notify/AlertRouter.js";
 import type { AlertEvent } from "../../src/protocol/index.js";
 
 function alert(over: Partial<AlertEvent> & { fingerprint: string }): AlertEvent {
@@ -20,7 +20,7 @@ function alert(over: Partial<AlertEvent> & { fingerprint: string }): AlertEvent 
   };
 }
 
-const router = new Router([], "ops@example.com");
+const router = new AlertRouter([], "ops@example.com");
 const route = router.match({ severity: "critical", service: "api" })[0]!;
 const timings = { groupWaitMs: 1000, groupIntervalMs: 5000, repeatIntervalMs: 60_000 };
 const grouper = () => new AlertGrouper<string>({ timings, groupBy: ["alertname", "service"], retryInitialMs: 1000, retryMaxMs: 8000, random: () => 0.5 });
@@ -149,7 +149,7 @@ describe("alert grouping (pure, fake clock)", () => {
 
 describe("routing", () => {
   it("takes the first matching route, continues when asked, falls back to the default recipients", () => {
-    const r = new Router(
+    const r = new AlertRouter(
       [
         { name: "pager", severity: "critical", to: "oncall@example.com", continue: true },
         { name: "payments", service: ["payments", "billing"], to: ["pay@example.com", "lead@example.com"] },
@@ -161,13 +161,13 @@ describe("routing", () => {
     expect(r.match({ severity: "critical", service: "web" }).map((x) => x.name)).toEqual(["pager", "crit"]);
     expect(r.match({ severity: "info", service: "web" }).map((x) => x.name)).toEqual(["default"]);
     expect(r.match({ severity: "info", service: "billing" })[0]!.to).toEqual(["pay@example.com", "lead@example.com"]);
-    expect(new Router([{ to: "a@example.com", severity: "critical" }], undefined).match({ severity: "info", service: "x" })).toEqual([]);
+    expect(new AlertRouter([{ to: "a@example.com", severity: "critical" }], undefined).match({ severity: "info", service: "x" })).toEqual([]);
   });
 
   it("refuses recipients that are not plain addresses and configurations without recipients", () => {
-    expect(() => new Router([], "ops@example.com\r\nBcc: evil@example.com")).toThrow(/not an e-mail address/);
-    expect(() => new Router([{ to: "Ops <ops@example.com>" }], undefined)).toThrow(/not an e-mail address/);
-    expect(() => new Router([], undefined)).toThrow(/no recipients/);
-    expect(() => new Router([{ name: "a b", to: "x@example.com" }], undefined)).toThrow(/name/);
+    expect(() => new AlertRouter([], "ops@example.com\r\nBcc: evil@example.com")).toThrow(/not an e-mail address/);
+    expect(() => new AlertRouter([{ to: "Ops <ops@example.com>" }], undefined)).toThrow(/not an e-mail address/);
+    expect(() => new AlertRouter([], undefined)).toThrow(/no recipients/);
+    expect(() => new AlertRouter([{ name: "a b", to: "x@example.com" }], undefined)).toThrow(/name/);
   });
 });

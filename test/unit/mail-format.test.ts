@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { composeMail, escapeHtml, headerSafe } from "../../src/notify/MailFormat.js";
-import { Router } from "../../src/notify/Router.js";
+import { AlertRouter } from "../../src/notify/AlertRouter.js";
 import { parseSender, smtpSettingsFromEnv, senderDomain } from "../../src/notify/smtp.js";
 import type { AlertEvent } from "../../src/protocol/index.js";
 
-const route = new Router([], "ops@example.com").match({ severity: "critical", service: "api" })[0]!;
+const route = new AlertRouter([], "ops@example.com").match({ severity: "critical", service: "api" })[0]!;
 const alert = (over: Partial<AlertEvent> = {}): AlertEvent => ({
   v: 1,
   fingerprint: "0123456789abcdef",

@@ -42,8 +42,8 @@ export function parseRecipients(v: string | readonly string[] | undefined, what:
   return items;
 }
 
-/** Routes alerts; see the module comment. */
-export class Router {
+/** Routes alerts to recipients; see the module comment. */
+export class AlertRouter {
   readonly routes: readonly ResolvedRoute[];
   private readonly fallback: ResolvedRoute | undefined;
 
