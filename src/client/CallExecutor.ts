@@ -23,7 +23,7 @@ import {
 import { EventEmitter, type Event } from "./Event.js";
 import type { RetryBudget } from "./RetryBudget.js";
 import { isRetryableOutcome, RetryPolicy, type AttemptOutcome, type BackoffOptions } from "./RetryPolicy.js";
-import type { Member, Route, Router } from "./Router.js";
+import type { InstanceRouter, Member, Route } from "./InstanceRouter.js";
 import { isStrategyName, type RandomSource, type StrategyName } from "./strategies/index.js";
 import type { PendingAttempt, ReplyMessage, Transport } from "./Transport.js";
 import type { CallOptions, Clock, GiveUpEvent, RetryEvent, Timers } from "./types.js";
@@ -39,7 +39,7 @@ export interface CallDefaults {
 
 /** Options of {@link CallExecutor}. */
 export interface CallExecutorOptions {
-  router: Router;
+  router: InstanceRouter;
   transport: Transport;
   clock: Clock;
   timers: Timers;
@@ -101,7 +101,7 @@ export class CallExecutor {
     rejected: 0,
     waitedForBreaker: 0,
   };
-  readonly router: Router;
+  readonly router: InstanceRouter;
   readonly transport: Transport;
   readonly clock: Clock;
   readonly timers: Timers;

@@ -13,7 +13,7 @@ import { EventEmitter, type Event } from "./Event.js";
 import { startRegistryCache } from "./registry/index.js";
 import { RequestMux } from "./RequestMux.js";
 import { RetryBudget } from "./RetryBudget.js";
-import { Router, type InstanceStateChange } from "./Router.js";
+import { InstanceRouter, type InstanceStateChange } from "./InstanceRouter.js";
 import { isStrategyName } from "./strategies/index.js";
 import type { CallCallback, CallOptions, ClientOptions, ClientStats, Clock, GiveUpEvent, RegistrySource, RetryEvent, Timers } from "./types.js";
 
@@ -34,7 +34,7 @@ export class Client {
   readonly onStateChange: Event<InstanceStateChange>;
   private readonly executor: CallExecutor;
   private readonly mux: RequestMux;
-  private readonly router: Router;
+  private readonly router: InstanceRouter;
   private closing: Promise<void> | undefined;
 
   /** @internal use {@link createClient}. */
@@ -54,7 +54,7 @@ export class Client {
     const subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
     const stateChanges = new EventEmitter<InstanceStateChange>((err) => log.warn({ err }, "state-change listener threw"));
     this.onStateChange = stateChanges.event;
-    this.router = new Router({
+    this.router = new InstanceRouter({
       source: registry,
       subjects,
       breaker: opts.breaker,

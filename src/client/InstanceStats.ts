@@ -83,6 +83,17 @@ export class InstanceStats {
     return td > 0 ? this.cost * Math.exp(-td / this.tau) : this.cost;
   }
 
+  /**
+   * Lowers the latency cost to `cost` when that is below the current (time-decayed) one: the
+   * balancer decided the old estimate is stale (see P2cEwma), so the next sample blends in from
+   * there instead of from a peak seen long ago.
+   */
+  decayTo(now: number, cost: number): void {
+    if (!this.sampled || !(cost >= 0) || cost >= this.ewma(now)) return;
+    this.cost = cost;
+    this.costStamp = now;
+  }
+
   /** Finagle's load: peak-EWMA cost × (in-flight + 1), with a penalty for a busy unsampled instance. */
   load(now: number): number {
     const cost = this.ewma(now);

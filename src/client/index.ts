@@ -5,7 +5,7 @@ export type { CachedState, RegistryCacheChange, RegistryCacheOptions, RegistryCa
 export { Client, createClient } from "./Client.js";
 export { UnavailableError, TimeoutError, RemoteError, BadRequestError, BadReplyError, CallError, type AttemptRecord } from "./errors.js";
 export type { CallOptions, CallCallback, ClientOptions, ClientStats, RetryEvent, GiveUpEvent, RegistrySource, Clock, Timers } from "./types.js";
-export type { InstanceStateChange } from "./Router.js";
+export type { InstanceStateChange } from "./InstanceRouter.js";
 export { CircuitBreaker, type BreakerOptions, type BreakerState, type BreakerStateChange, type BreakerCounters } from "./CircuitBreaker.js";
 export { RetryPolicy, fullJitterDelay, isRetryableOutcome, type AttemptOutcome, type BackoffOptions, type RetryPolicyOptions } from "./RetryPolicy.js";
 export { RetryBudget, type RetryBudgetOptions } from "./RetryBudget.js";

@@ -214,6 +214,21 @@ describe("steering away from a slow instance", () => {
   }
 });
 
+describe("p2c-ewma without starvation", () => {
+  it("two equal instances each get 35–65 % of 1 000 sequential calls", async () => {
+    const prefix = uniquePrefix();
+    await coordinator(prefix);
+    const [a] = await Promise.all([agent(prefix), agent(prefix)]);
+    const c = await client(prefix, { strategy: "p2c-ewma" });
+    await untilRouted(c, 2);
+    const { counts, errors } = await load(c, 1000, 1);
+    expect(errors).toEqual([]);
+    const share = (counts.get(a!.id) ?? 0) / 1000;
+    expect(share, JSON.stringify([...counts])).toBeGreaterThanOrEqual(0.35);
+    expect(share, JSON.stringify([...counts])).toBeLessThanOrEqual(0.65);
+  });
+});
+
 describe("errors", () => {
   it("a handler that throws: RemoteError with the callee's message, not retried; retryable ServiceError is retried", async () => {
     const prefix = uniquePrefix();

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CallExecutor, type CallDefaults } from "../../src/client/CallExecutor.js";
 import { BadReplyError, BadRequestError, CallError, RemoteError, TimeoutError, UnavailableError } from "../../src/client/errors.js";
 import { RetryBudget, type RetryBudgetOptions } from "../../src/client/RetryBudget.js";
-import { Router } from "../../src/client/Router.js";
+import { InstanceRouter } from "../../src/client/InstanceRouter.js";
 import type { PendingAttempt, ReplyMessage, Transport } from "../../src/client/Transport.js";
 import type { BreakerOptions } from "../../src/client/CircuitBreaker.js";
 import type { CallOptions, RegistrySource, RetryEvent } from "../../src/client/types.js";
@@ -97,7 +97,7 @@ function setup(s: Setup = {}) {
   const clock = new FakeClock();
   const random = s.random ?? seededRandom(s.seed ?? 42);
   const transport = new FakeTransport(clock, s.behaviour ?? (() => "ok"));
-  const router = new Router({
+  const router = new InstanceRouter({
     source: s.source ?? staticSource(s.ids ?? ["a", "b", "c"]),
     subjects: new Subjects("sb"),
     breaker: s.breaker ?? { consecutiveFailures: 1000, errorRate: 0 },

@@ -234,6 +234,49 @@ describe("p2c-ewma", () => {
     expect(counts.get("a")! + counts.get("b")!).toBeGreaterThan(4500);
   });
 
+  /**
+   * Sequential calls to two instances with the same latency distribution (0.3 ms + exponential noise
+   * of mean 0.2 ms), the first reply of each a 5 ms cold start: before the fix one instance got 198
+   * of 200 calls. The oracle is the symmetry of the setup: each must get 35–65 %.
+   */
+  it("shares sequential calls between two equal instances (35–65 % each), for many seeds", () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rnd = seededRandom(seed * 7919);
+      const s = new P2cEwma(seededRandom(seed));
+      const all = [cand("a"), cand("b")];
+      let now = 0;
+      const counts = { a: 0, b: 0 };
+      for (let i = 0; i < 1000; i++) {
+        const c = s.pick(all, ctxOf(all, undefined, now));
+        c.stats.started();
+        const latency = c.stats.hasSamples ? 0.3 - 0.2 * Math.log(1 - rnd()) : 5;
+        now += latency;
+        c.stats.finished(now, latency);
+        counts[c.id as "a" | "b"]++;
+      }
+      expect(counts.a, `seed ${seed}: ${JSON.stringify(counts)}`).toBeGreaterThanOrEqual(350);
+      expect(counts.a, `seed ${seed}: ${JSON.stringify(counts)}`).toBeLessThanOrEqual(650);
+    }
+  });
+
+  it("sends sequential calls to an instance 50 ms slower under 10 % of the time, yet probes it again", () => {
+    const rnd = seededRandom(77);
+    const s = new P2cEwma(seededRandom(3));
+    const all = [cand("a"), cand("b")];
+    let now = 0;
+    let slow = 0;
+    for (let i = 0; i < 1000; i++) {
+      const c = s.pick(all, ctxOf(all, undefined, now));
+      c.stats.started();
+      const latency = (c.id === "b" ? 50 : 0) + 0.3 - 0.2 * Math.log(1 - rnd());
+      now += latency;
+      c.stats.finished(now, latency);
+      if (c.id === "b") slow++;
+    }
+    expect(slow).toBeLessThan(100);
+    expect(slow).toBeGreaterThan(2); // probed again, not starved forever
+  });
+
   it("prefers the less loaded of two equally fast instances", () => {
     const [a, b] = [cand("a"), cand("b")];
     a.stats.observe(0, 2);

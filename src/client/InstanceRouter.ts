@@ -18,8 +18,8 @@ export interface InstanceStateChange extends BreakerStateChange {
   instance: string | null;
 }
 
-/** Options of {@link Router}. */
-export interface RouterOptions {
+/** Options of {@link InstanceRouter}. */
+export interface InstanceRouterOptions {
   source?: RegistrySource | undefined;
   subjects: Subjects;
   breaker?: BreakerOptions;
@@ -69,7 +69,7 @@ class ServiceState {
 
   constructor(
     readonly name: string,
-    private readonly router: Router,
+    private readonly router: InstanceRouter,
   ) {
     this.fallback = this.router.newBreaker(name, null, this);
   }
@@ -139,7 +139,7 @@ export class Route {
     readonly endpoint: string,
     /** `<prefix>.svc.<service>.<endpoint>`: the queue-group fallback. */
     readonly fallbackSubject: string,
-    private readonly router: Router,
+    private readonly router: InstanceRouter,
   ) {}
 
   /** Rebuilds the members when the service's live set changed. */
@@ -222,8 +222,8 @@ export class Route {
   }
 }
 
-/** Routing state of one client. */
-export class Router {
+/** Routing state of one client: which instance of a service each attempt goes to. */
+export class InstanceRouter {
   readonly subjects: Subjects;
   readonly random: RandomSource;
   readonly virtualNodes: number | undefined;
@@ -237,7 +237,7 @@ export class Router {
   private notified = false;
   private subscription: unknown;
 
-  constructor(opts: RouterOptions) {
+  constructor(opts: InstanceRouterOptions) {
     this.subjects = opts.subjects;
     this.source = opts.source;
     this.breakerOptions = opts.breaker;
