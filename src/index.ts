@@ -83,7 +83,7 @@ export type {
   Clock,
   Timers,
 } from "./client/types.js";
-export type { InstanceStateChange } from "./client/Router.js";
+export type { InstanceStateChange } from "./client/InstanceRouter.js";
 export type { BreakerOptions, BreakerState, BreakerStateChange } from "./client/CircuitBreaker.js";
 export type { BackoffOptions, RetryPolicyOptions } from "./client/RetryPolicy.js";
 export type { RetryBudgetOptions } from "./client/RetryBudget.js";
