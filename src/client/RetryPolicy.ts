@@ -39,8 +39,11 @@ export type AttemptOutcome =
   /** The request could not be sent (connection closed, payload too large). */
   | "send-failed";
 
-/** The full-jitter delay before attempt `attempt + 1`: random × min(attempt × baseMs, capMs). */
-export function fullJitterDelay(attempt: number, baseMs: number, capMs: number, random: RandomSource): number {
+/**
+ * The delay before attempt `attempt + 1`: a linear, capped schedule, min(attempt × baseMs, capMs),
+ * with full jitter (uniform in [0, that)).
+ */
+export function linearJitterDelay(attempt: number, baseMs: number, capMs: number, random: RandomSource): number {
   return random() * Math.min(attempt * baseMs, capMs);
 }
 
@@ -84,7 +87,7 @@ export class RetryPolicy {
 
   /** Delay before the attempt after `attempt` attempts were made (attempt ≥ 1). */
   delay(attempt: number): number {
-    return fullJitterDelay(attempt, this.baseMs, this.capMs, this.random);
+    return linearJitterDelay(attempt, this.baseMs, this.capMs, this.random);
   }
 
   /**

@@ -7,7 +7,7 @@ export { UnavailableError, TimeoutError, RemoteError, BadRequestError, BadReplyE
 export type { CallOptions, CallCallback, ClientOptions, ClientStats, RetryEvent, GiveUpEvent, RegistrySource, Clock, Timers } from "./types.js";
 export type { InstanceStateChange } from "./InstanceRouter.js";
 export { CircuitBreaker, type BreakerOptions, type BreakerState, type BreakerStateChange, type BreakerCounters } from "./CircuitBreaker.js";
-export { RetryPolicy, fullJitterDelay, isRetryableOutcome, type AttemptOutcome, type BackoffOptions, type RetryPolicyOptions } from "./RetryPolicy.js";
+export { RetryPolicy, linearJitterDelay, isRetryableOutcome, type AttemptOutcome, type BackoffOptions, type RetryPolicyOptions } from "./RetryPolicy.js";
 export { RetryBudget, type RetryBudgetOptions } from "./RetryBudget.js";
 export { InstanceStats, type InstanceStatsOptions } from "./InstanceStats.js";
 export type { Event, Disposable } from "./Event.js";

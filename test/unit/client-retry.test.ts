@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RetryBudget } from "../../src/client/RetryBudget.js";
-import { RetryPolicy, fullJitterDelay, isRetryableOutcome } from "../../src/client/RetryPolicy.js";
+import { RetryPolicy, linearJitterDelay, isRetryableOutcome } from "../../src/client/RetryPolicy.js";
 import { seededRandom } from "../helpers/fake-time.js";
 
 describe("RetryPolicy", () => {
@@ -14,7 +14,7 @@ describe("RetryPolicy", () => {
 
   it("jitters uniformly over [0, cap of the step)", () => {
     const random = seededRandom(11);
-    const samples = Array.from({ length: 10_000 }, () => fullJitterDelay(2, 100, 1000, random));
+    const samples = Array.from({ length: 10_000 }, () => linearJitterDelay(2, 100, 1000, random));
     expect(Math.min(...samples)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...samples)).toBeLessThan(200);
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
