@@ -8,6 +8,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
+import { QueryTimings } from "./queryTimings.js";
 
 const url = process.env.NATS_URL!;
 const prefix = process.env.SB_PREFIX ?? "bench";
@@ -19,6 +20,7 @@ let count: () => number;
 let instances: () => number = () => 0;
 let persisted: () => number = () => 0;
 let coordinator: Coordinator | undefined;
+const queryTimings = new QueryTimings();
 
 if (variant === "bare") {
   nc = await connect({ servers: url, noAsyncTraces: true });
@@ -34,7 +36,7 @@ if (variant === "bare") {
   });
   count = () => n + (sink & 0);
 } else {
-  coordinator = createCoordinator({ servers: url, prefix, leaseMs: 3000 });
+  coordinator = createCoordinator({ servers: url, prefix, leaseMs: 3000, onQueryAnswered: queryTimings.record });
   await coordinator.start();
   nc = coordinator.nc;
   const c = coordinator.registry.counters;
@@ -67,7 +69,7 @@ nc.subscribe(`${prefix}.bench.memory`, {
 nc.subscribe(`${prefix}.bench.stats`, {
   callback: (_e, m) => {
     const last = Number(m.string() || 1024);
-    m.respond(JSON.stringify(coordinator ? { ...coordinator.stats(), queries: coordinator.queryStats(last) } : {}));
+    m.respond(JSON.stringify(coordinator ? { ...coordinator.stats(), queries: queryTimings.summary(last) } : {}));
   },
 });
 await nc.flush();

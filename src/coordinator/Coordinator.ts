@@ -18,32 +18,25 @@ import {
   encodeJson,
   openNats,
   respondError,
-  type CoordinatorLease,
-  type InstanceRecord,
   type InstanceView,
   type Logger,
-  type PersistedInstance,
   type RegisterReply,
   type RegistryEvent,
   type RegistryQuery,
   type RegistrySnapshot,
   type Sync,
 } from "../protocol/index.js";
-import { isHeartbeat } from "./heartbeatCheck.js";
-import { heartbeatFields, parseCanonicalHeartbeat, type HeartbeatFields } from "./HeartbeatParser.js";
+import { HeartbeatIngest } from "./HeartbeatIngest.js";
+import { LeaderPersistence } from "./LeaderPersistence.js";
 import { Leadership } from "./Leadership.js";
-import { leaseBucketName, registrationId, registryBucketName } from "./names.js";
+import { leaseBucketName } from "./names.js";
+import { registrationRecord } from "./registrationRecord.js";
 import { RegistryStateMachine } from "./RegistryStateMachine.js";
-import { RegistryStore, instanceKey } from "./RegistryStore.js";
 import { encodeSnapshot } from "./SnapshotEncoder.js";
+import { SyncLimiter } from "./SyncLimiter.js";
 import type { CoordinatorOptions, CoordinatorStats, LeadershipChange, RegistryChange, RegistryFilter } from "./types.js";
 
-const decoder = new TextDecoder();
 const EMPTY_QUERY: RegistryQuery = { v: 1 };
-/** Longest heartbeat interval a registration's record can state (the schema's limit); its TTL may be longer. */
-const MAX_RECORD_INTERVAL = 3_600_000;
-/** Targeted "please re-announce" requests per second, at most: a flood of made-up heartbeats must not become a sync flood. */
-const MAX_TARGETED_SYNCS_PER_SECOND = 200;
 
 /** A subscription to a coordinator event; `dispose()` removes the listener. */
 export interface CoordinatorListener {
@@ -67,32 +60,22 @@ export class Coordinator {
   private readonly leaseMs: number;
   private readonly tickMs: number | undefined;
   private readonly defaultTtlMs: number;
-  private readonly unknownSyncIntervalMs: number;
-  private readonly heartbeatPrefixLength: number;
+  private readonly heartbeats: HeartbeatIngest;
+  private readonly syncLimiter: SyncLimiter;
   private connection: NatsConnection | undefined;
   private ownsConnection = false;
   private readonly subs: Subscription[] = [];
   private leadership: Leadership | undefined;
-  private store: RegistryStore | undefined;
+  private store: LeaderPersistence | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private state: "new" | "starting" | "running" | "stopped" = "new";
   private leader = false;
   private revision = 0;
   private connected = true;
   private eventsPublished = 0;
-  private syncQuietUntil = 0;
-  private readonly unknownAsked = new Map<string, number>();
-  private syncBudget = { second: 0, used: 0 };
   private readonly changeListeners = new Set<(c: RegistryChange) => void>();
   private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
   private warnedRivalLeader = 0;
-  /** How long the last 1024 queries took to answer (encode + publish), ms. */
-  private readonly queryTimes = new Float64Array(1024);
-  /** …and the CPU time they took (wall time inflates when other processes compete for the cores). */
-  private readonly queryCpu = new Float64Array(1024);
-  private queriesAnswered = 0;
-  /** Scratch fields of the heartbeat being handled (one object for all of them). */
-  private readonly fields = heartbeatFields();
 
   constructor(private readonly opts: CoordinatorOptions = {}) {
     this.id = opts.id ?? `coord-${uuidv4().slice(0, 8)}`;
@@ -108,8 +91,16 @@ export class Coordinator {
     this.tickMs = opts.tickMs;
     if (this.tickMs !== undefined && !(this.tickMs >= 1)) throw new RangeError("tickMs must be ≥ 1");
     this.defaultTtlMs = opts.defaultRegisterTtlMs ?? 30_000;
-    this.unknownSyncIntervalMs = opts.unknownSyncIntervalMs ?? 1000;
-    this.heartbeatPrefixLength = `${this.subjects.prefix}.heartbeat.`.length;
+    this.syncLimiter = new SyncLimiter(opts.unknownSyncIntervalMs ?? 1000);
+    this.heartbeats = new HeartbeatIngest({
+      prefix: this.subjects.prefix,
+      maxBytes: this.maxBytes,
+      invalid: this.invalid,
+      registry: this.registry,
+      now: this.now,
+      onUnknown: (service, id) => this.askToAnnounce(service, id),
+      onChange: (c) => this.emit(c),
+    });
   }
 
   /** The NATS connection; throws before {@link start}. */
@@ -172,12 +163,16 @@ export class Coordinator {
     const replicas = this.opts.kvReplicas ?? 1;
     const prefix = this.subjects.prefix;
     try {
-      this.store = await RegistryStore.open(
-        nc,
-        registryBucketName(prefix),
-        { replicas, timeoutMs: 5000, intervalMs: this.opts.persistIntervalMs ?? 250, log: this.log },
-        { valueOf: (key) => this.persisted(key), revision: () => this.leaseValue() },
-      );
+      this.store = await LeaderPersistence.open(nc, {
+        prefix,
+        replicas,
+        intervalMs: this.opts.persistIntervalMs ?? 250,
+        log: this.log,
+        coordinatorId: this.id,
+        registry: this.registry,
+        now: this.now,
+        revision: () => this.revision,
+      });
     } catch (err) {
       throw new Error(
         `coordinator needs JetStream (KV) for persistence and leadership: ${(err as Error).message}. ` +
@@ -218,7 +213,7 @@ export class Coordinator {
         }),
       );
     };
-    on(s.allInstanceEvents("heartbeat"), (m) => this.onHeartbeat(m));
+    on(s.allInstanceEvents("heartbeat"), (m) => this.heartbeats.handle(m));
     on(s.allInstanceEvents("announce"), (m) => this.onAnnounce(m));
     on(s.allInstanceEvents("leave"), (m) => this.onLeave(m));
     on(s.registryEvents, (m) => this.onEvent(m));
@@ -229,77 +224,6 @@ export class Coordinator {
   }
 
   // ---- input -------------------------------------------------------------------------------------
-
-  /**
-   * The hot path. Heartbeats in the agent's own layout are read straight from the bytes (see
-   * HeartbeatParser); anything else goes through JSON.parse and the hand-written schema check. The body
-   * must name the instance of its subject, compared byte by byte when nats.js exposes the subject bytes.
-   */
-  private onHeartbeat(msg: Msg): void {
-    const data = msg.data;
-    if (data.length > this.maxBytes) {
-      this.invalid.record("heartbeat", `heartbeat message of ${data.length} bytes exceeds the ${this.maxBytes}-byte limit`, msg.subject);
-      return;
-    }
-    const f = this.fields;
-    let named: boolean;
-    if (parseCanonicalHeartbeat(data, f)) {
-      named = this.subjectNamesBytes(msg, data, f);
-    } else {
-      let value: unknown;
-      try {
-        value = JSON.parse(decoder.decode(data));
-      } catch {
-        this.invalid.record("heartbeat", "heartbeat message is not valid JSON", msg.subject);
-        return;
-      }
-      if (!isHeartbeat(value)) {
-        const d = decodeMessage("heartbeat", data, this.maxBytes);
-        this.invalid.record("heartbeat", d.ok ? "heartbeat message is invalid" : d.error, msg.subject);
-        return;
-      }
-      f.service = value.service;
-      f.id = value.id;
-      f.seq = value.seq;
-      f.sentAt = value.sentAt;
-      f.inFlight = value.inFlight;
-      f.status = value.status;
-      named = this.subjectNamesString(msg.subject, f.service, f.id);
-    }
-    if (!named) {
-      this.invalid.record("heartbeat", `heartbeat body names ${f.service}/${f.id}, not the instance of its subject`, msg.subject);
-      return;
-    }
-    const r = this.registry.heartbeat(f.service, f.id, f.seq, f.inFlight, f.status, this.now());
-    if (r === "ok" || r === "stale") return;
-    if (r === "unknown") this.askToAnnounce(f.service, f.id);
-    else this.emit(r);
-  }
-
-  /** `<prefix>.heartbeat.<service>.<id>` against the body's names, as strings (no split, no allocation). */
-  private subjectNamesString(subject: string, service: string, id: string): boolean {
-    const p = this.heartbeatPrefixLength;
-    return (
-      subject.length === p + service.length + 1 + id.length &&
-      subject.startsWith(service, p) &&
-      subject.charCodeAt(p + service.length) === 46 /* . */ &&
-      subject.endsWith(id)
-    );
-  }
-
-  /** The same comparison on bytes: the subject is never decoded to a string. */
-  private subjectNamesBytes(msg: Msg, data: Uint8Array, f: HeartbeatFields): boolean {
-    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-    if (!(raw instanceof Uint8Array)) return this.subjectNamesString(msg.subject, f.service, f.id);
-    const p = this.heartbeatPrefixLength;
-    const sLen = f.serviceEnd - f.serviceStart;
-    const iLen = f.idEnd - f.idStart;
-    if (raw.length !== p + sLen + 1 + iLen || raw[p + sLen] !== 46) return false;
-    for (let k = 0; k < sLen; k++) if (raw[p + k] !== data[f.serviceStart + k]) return false;
-    const q = p + sLen + 1;
-    for (let k = 0; k < iLen; k++) if (raw[q + k] !== data[f.idStart + k]) return false;
-    return true;
-  }
 
   private onAnnounce(msg: Msg): void {
     const d = decodeMessage("announce", msg.data, this.maxBytes);
@@ -342,24 +266,10 @@ export class Coordinator {
       respondError(msg, "BAD_REQUEST", d.error);
       return;
     }
-    const r = d.value;
-    const now = this.now();
-    const ttlMs = r.ttlMs ?? this.defaultTtlMs;
-    const id = registrationId(r.serviceName, r.serviceAddress);
-    const record: InstanceRecord = {
-      id,
-      service: r.serviceName,
-      version: r.version ?? "0.0.0",
-      endpoints: [],
-      heartbeatMs: Math.min(ttlMs, MAX_RECORD_INTERVAL),
-      startedAt: now,
-      address: r.serviceAddress,
-    };
-    if (r.metadata) record.metadata = r.metadata;
-    if (r.tags) record.tags = r.tags;
-    const c = this.registry.register(record, ttlMs, now);
+    const { record, ttlMs } = registrationRecord(d.value, this.now(), this.defaultTtlMs);
+    const c = this.registry.register(record, ttlMs, this.now());
     if (c) this.emit(c);
-    const reply: RegisterReply = { v: 1, status: "success", id, service: r.serviceName };
+    const reply: RegisterReply = { v: 1, status: "success", id: record.id, service: record.service };
     msg.respond(encodeJson(reply));
   }
 
@@ -382,8 +292,9 @@ export class Coordinator {
     const filter: RegistryFilter = {};
     if (query.service !== undefined) filter.service = query.service;
     if (query.states !== undefined) filter.states = query.states;
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
+    const timed = this.opts.onQueryAnswered;
+    const t0 = timed ? performance.now() : 0;
+    const c0 = timed ? process.cpuUsage() : undefined;
     const parts = encodeSnapshot(
       this.registry,
       filter,
@@ -391,10 +302,10 @@ export class Coordinator {
       this.nc.info?.max_payload ?? 1024 * 1024,
     );
     for (const p of parts) msg.respond(p);
-    const cpu = process.cpuUsage(c0);
-    const slot = this.queriesAnswered++ % this.queryTimes.length;
-    this.queryTimes[slot] = performance.now() - t0;
-    this.queryCpu[slot] = (cpu.user + cpu.system) / 1000;
+    if (timed) {
+      const cpu = process.cpuUsage(c0);
+      timed({ wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, parts: parts.length });
+    }
   }
 
   /** Another coordinator's event: track the revision; a follower reconciles with it. */
@@ -451,7 +362,7 @@ export class Coordinator {
       this.log.warn({ err }, "could not publish registry event");
     }
     this.registry.markPublished(v.service, v.id, c.type);
-    this.store?.markDirty(v.service, v.id);
+    this.store?.changed(v.service, v.id);
   }
 
   private publishSync(reason: Sync["reason"], service?: string, id?: string): void {
@@ -463,23 +374,12 @@ export class Coordinator {
     } catch (err) {
       this.log.warn({ err }, "could not publish sync");
     }
-    if (service === undefined) this.syncQuietUntil = this.now() + this.unknownSyncIntervalMs;
+    if (service === undefined) this.syncLimiter.broadcastSent(this.now());
   }
 
   /** An unknown instance heartbeats: ask it (alone) to re-announce, rate-limited per instance and overall. */
   private askToAnnounce(service: string, id: string): void {
-    const now = this.now();
-    // Right after a broadcast sync every agent re-announces anyway.
-    if (now < this.syncQuietUntil) return;
-    const key = `${service}.${id}`;
-    const last = this.unknownAsked.get(key);
-    if (last !== undefined && now - last < this.unknownSyncIntervalMs) return;
-    const second = Math.floor(now / 1000);
-    if (this.syncBudget.second !== second) this.syncBudget = { second, used: 0 };
-    if (this.syncBudget.used >= MAX_TARGETED_SYNCS_PER_SECOND) return;
-    this.syncBudget.used++;
-    this.unknownAsked.set(key, now);
-    this.publishSync("unknown-instance", service, id);
+    if (this.syncLimiter.tryAsk(service, id, this.now())) this.publishSync("unknown-instance", service, id);
   }
 
   // ---- time --------------------------------------------------------------------------------------
@@ -508,9 +408,7 @@ export class Coordinator {
     if (!this.connected) return;
     const now = this.now();
     for (const c of this.registry.tick(now)) this.emit(c);
-    if (this.unknownAsked.size > 0) {
-      for (const [k, t] of this.unknownAsked) if (now - t >= this.unknownSyncIntervalMs) this.unknownAsked.delete(k);
-    }
+    this.syncLimiter.prune(now);
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
@@ -541,7 +439,7 @@ export class Coordinator {
       // Tell clients what no leader told them (a leaderless window, a leader that died mid-way): every
       // state on the way, so that an instance that fell and was removed meanwhile is still seen `down`.
       for (const c of this.registry.unpublished(this.now())) this.publish(c);
-      void this.rewriteStore();
+      void this.store?.rewrite();
     } else {
       this.log.info("following: another coordinator publishes registry events");
     }
@@ -552,37 +450,6 @@ export class Coordinator {
         this.log.warn({ err }, "leadership listener failed");
       }
     }
-  }
-
-  /** A new leader writes its whole registry: the previous leader's last writes may be missing. */
-  private async rewriteStore(): Promise<void> {
-    const store = this.store;
-    if (!store) return;
-    try {
-      const held = new Set<string>();
-      for (const e of this.registry.entries()) {
-        const k = instanceKey(e.record.service, e.record.id);
-        held.add(k);
-        store.markKey(k);
-      }
-      for (const k of await store.keys()) if (!held.has(k)) store.markKey(k);
-      store.markRevision();
-    } catch (err) {
-      this.log.warn({ err: String(err) }, "could not list the registry bucket");
-    }
-  }
-
-  private persisted(key: string): PersistedInstance | null {
-    const [, service, id] = key.split(".");
-    const e = service && id ? this.registry.get(service, id) : undefined;
-    if (!e) return null;
-    const p: PersistedInstance = { v: 1, view: this.registry.view(e) };
-    if (e.registered && e.ttlMs !== undefined) p.ttlMs = e.ttlMs;
-    return p;
-  }
-
-  private leaseValue(): CoordinatorLease {
-    return { v: 1, coordinator: this.id, revision: this.revision, at: this.now() };
   }
 
   // ---- reading -------------------------------------------------------------------------------------
@@ -610,31 +477,6 @@ export class Coordinator {
       invalidTotal: this.invalid.total,
       persisted: this.store?.counters.written ?? 0,
       persistFailures: this.store?.counters.failed ?? 0,
-      queries: this.queryStats(),
-    };
-  }
-
-  /** Time to answer (encode + publish) the last `last` registry queries (at most 1024): wall and CPU time, ms. */
-  queryStats(last = this.queryTimes.length): CoordinatorStats["queries"] {
-    const size = this.queryTimes.length;
-    const n = Math.min(this.queriesAnswered, size, Math.max(0, Math.floor(last)));
-    const wall: number[] = [];
-    const cpu: number[] = [];
-    for (let k = 1; k <= n; k++) {
-      const slot = (this.queriesAnswered - k) % size;
-      wall.push(this.queryTimes[slot]!);
-      cpu.push(this.queryCpu[slot]!);
-    }
-    wall.sort((a, b) => a - b);
-    cpu.sort((a, b) => a - b);
-    const at = (xs: number[], q: number) => (n === 0 ? 0 : xs[Math.min(n - 1, Math.floor(q * n))]!);
-    return {
-      answered: this.queriesAnswered,
-      p50Ms: at(wall, 0.5),
-      p99Ms: at(wall, 0.99),
-      maxMs: n === 0 ? 0 : wall[n - 1]!,
-      p50CpuMs: at(cpu, 0.5),
-      p99CpuMs: at(cpu, 0.99),
     };
   }
 

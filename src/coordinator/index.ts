@@ -15,6 +15,7 @@ export type {
   InstanceState,
   LeadershipChange,
   LoadedInstance,
+  QueryTiming,
   RegistryChange,
   RegistryEntry,
   RegistryFilter,
