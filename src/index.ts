@@ -55,6 +55,7 @@ export type {
   HealthStatus,
   InstanceState,
   LeadershipChange,
+  QueryTiming,
   RegistryChange,
   RegistryEntry,
   RegistryFilter,
