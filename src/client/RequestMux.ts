@@ -11,6 +11,7 @@
  */
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../protocol/index.js";
+import { inboxPrefixOf, rawSubject } from "../protocol/natsInternals.js";
 import type { Clock } from "./types.js";
 import type { PendingAttempt, Transport } from "./Transport.js";
 import { deadlineHeaders } from "./wireHeaders.js";
@@ -50,8 +51,7 @@ export class RequestMux implements Transport {
     this.sweepMs = Math.max(1, opts.sweepMs ?? 10);
     this.log = opts.logger;
     // Honour the connection's inbox prefix: NATS permissions are often written against it.
-    const inboxPrefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
-    this.prefix = `${createInbox(inboxPrefix)}.`;
+    this.prefix = `${createInbox(inboxPrefixOf(nc))}.`;
     this.prefixLength = this.prefix.length;
     this.sub = nc.subscribe(`${this.prefix}*`, {
       callback: (err, msg) => {
@@ -106,12 +106,12 @@ export class RequestMux implements Transport {
   }
 
   /**
-   * The numeric token at the end of a reply subject, or -1. Reads nats.js v3's raw subject bytes
-   * when present, which saves decoding the subject to a string on every reply.
+   * The numeric token at the end of a reply subject, or -1. Reads the raw subject bytes when nats.js
+   * exposes them, which saves decoding the subject to a string on every reply.
    */
   private tokenOf(msg: Msg): number {
-    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-    if (raw instanceof Uint8Array) {
+    const raw = rawSubject(msg);
+    if (raw !== undefined) {
       const len = raw.length;
       if (len <= this.prefixLength || len - this.prefixLength > 10) return -1;
       let n = 0;

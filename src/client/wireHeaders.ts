@@ -6,10 +6,7 @@
  */
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { DEADLINE_HEADER } from "../protocol/index.js";
-
-type EncodableHeaders = MsgHdrs & { encode?(): Uint8Array; toString(): string };
-/** Whether nats.js serialises headers through `encode()` (true for nats.js v3); otherwise use the generic path. */
-const FAST = typeof (headers() as EncodableHeaders).encode === "function";
+import { encodeHeaders, PUBLISH_ENCODES_HEADERS } from "../protocol/natsInternals.js";
 
 const HEAD = new TextEncoder().encode(`NATS/1.0\r\n${DEADLINE_HEADER}: `);
 type Match = Parameters<MsgHdrs["get"]>[1];
@@ -21,7 +18,7 @@ type Match = Parameters<MsgHdrs["get"]>[1];
  * fast path (nats.js's class allocates a Map per instance).
  */
 class DeadlineHeaders implements MsgHdrs {
-  private real: EncodableHeaders | undefined;
+  private real: MsgHdrs | undefined;
   private bytes: Uint8Array | undefined;
 
   constructor(private readonly deadline: string) {}
@@ -31,9 +28,9 @@ class DeadlineHeaders implements MsgHdrs {
     return this.real === undefined;
   }
 
-  private generic(): EncodableHeaders {
+  private generic(): MsgHdrs {
     if (this.real === undefined) {
-      this.real = headers() as EncodableHeaders;
+      this.real = headers();
       this.real.set(DEADLINE_HEADER, this.deadline);
     }
     return this.real;
@@ -41,7 +38,7 @@ class DeadlineHeaders implements MsgHdrs {
 
   /** Wire form, as nats.js's `publish` asks for it. */
   encode(): Uint8Array {
-    if (this.real !== undefined) return this.real.encode!();
+    if (this.real !== undefined) return encodeHeaders(this.real);
     if (this.bytes !== undefined) return this.bytes;
     const d = this.deadline;
     const out = new Uint8Array(HEAD.length + d.length + 4);
@@ -116,7 +113,7 @@ function deadlineText(deadline: number): string {
  * `publish` and do not modify it (a modified one is never handed out again).
  */
 export function deadlineHeaders(deadline: number, extra?: MsgHdrs | Record<string, string>): MsgHdrs {
-  if (extra === undefined && FAST) {
+  if (extra === undefined && PUBLISH_ENCODES_HEADERS) {
     // Calls started within the same millisecond share a deadline: reuse its headers and bytes.
     const ms = Math.ceil(deadline);
     if (ms === lastMs && last !== undefined && last.pristine) return last;

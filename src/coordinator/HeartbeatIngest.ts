@@ -6,6 +6,7 @@
  */
 import type { Msg } from "@nats-io/transport-node";
 import { decodeMessage, type InvalidInputLog } from "../protocol/index.js";
+import { rawSubject } from "../protocol/natsInternals.js";
 import { isHeartbeat } from "./heartbeatCheck.js";
 import { heartbeatFields, parseCanonicalHeartbeat, type HeartbeatFields } from "./HeartbeatParser.js";
 import type { RegistryStateMachine } from "./RegistryStateMachine.js";
@@ -105,8 +106,8 @@ export class HeartbeatIngest {
 
   /** The same comparison on bytes: the subject is never decoded to a string. */
   private subjectNamesBytes(msg: Msg, data: Uint8Array, f: HeartbeatFields): boolean {
-    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-    if (!(raw instanceof Uint8Array)) return this.subjectNamesString(msg.subject, f.service, f.id);
+    const raw = rawSubject(msg);
+    if (raw === undefined) return this.subjectNamesString(msg.subject, f.service, f.id);
     const p = this.prefixLength;
     const sLen = f.serviceEnd - f.serviceStart;
     const iLen = f.idEnd - f.idStart;
