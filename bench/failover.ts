@@ -152,7 +152,7 @@ async function measure(url: string, heartbeatMs: number, suspectGrace: number | 
     for (let i = 0; i < o.clients; i++) {
       // Realistic call settings for a service answering in about a millisecond: a request lost inside
       // a killed process is retried after 1 s at most; retries wait 10-100 ms (full jitter).
-      clients.push(await createClient({ servers: url, prefix, timeoutMs: 1000, backoff: { baseMs: 10, capMs: 100 } }));
+      clients.push(await createClient({ servers: url, prefix, timeoutMs: 1000, backoff: { baseMs: 10, capMs: 100 } }).start());
     }
     const caches = clients.map((c) => c.registry as RegistryCache);
     const routes = (c: RegistryCache, id: string) => c.instances("failover").some((v) => v.instance.id === id);
@@ -213,7 +213,7 @@ async function measure(url: string, heartbeatMs: number, suspectGrace: number | 
       errors: loads.flatMap((l) => l.stats.errors).slice(0, 5),
     };
   } finally {
-    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await Promise.all(clients.map((c) => c.stop().catch(() => {})));
     await Promise.all(workers.map((w) => w.kill()));
   }
 }

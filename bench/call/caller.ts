@@ -110,10 +110,10 @@ async function setup(): Promise<{ call: CallFn; close: () => Promise<void> }> {
     case "client.call": {
       // Every feature on: registry-cache routing with p2c-ewma, breakers, retry bookkeeping and
       // budget, deadline header, JSON encode/decode of payload and reply.
-      const client = await createClient({ servers: url, prefix });
+      const client = await createClient({ servers: url, prefix }).start();
       const registry = client.registry as RegistryCache;
       while (registry.instances("echo").length === 0) await new Promise((r) => setTimeout(r, 20));
-      return { call: (p) => client.call("echo", "echo", p), close: () => client.close() };
+      return { call: (p) => client.call("echo", "echo", p), close: () => client.stop() };
     }
     case "nc.request":
     case "nc.request-noAsyncTraces": {

@@ -15,6 +15,6 @@ export async function createCliCaller(nc: NatsConnection, prefix: string, opts: 
   if (opts.strategy !== undefined && !isStrategyName(opts.strategy)) {
     throw new CliError(`unknown strategy ${JSON.stringify(opts.strategy)}: use one of ${STRATEGY_NAMES.join(", ")}`, 2);
   }
-  const client = await createClient({ nats: nc, prefix });
+  const client = await createClient({ nats: nc, prefix }).start();
   return clientCaller(client, opts);
 }

@@ -11,7 +11,7 @@ export type HealthCheck = () => { ok: boolean; [detail: string]: unknown };
 /** A running health endpoint. */
 export interface HealthServer {
   readonly port: number;
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** Serves `GET /healthz` (and `/health`) on `host:port` with the result of `check`. */
@@ -40,7 +40,7 @@ export async function startHealthServer(port: number, host: string, check: Healt
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
+    stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -64,7 +64,7 @@ export async function runService(run: ServiceRun): Promise<void> {
     if (settings.json) printJsonLine({ event: "stopping", component: run.name, reason: why });
     else process.stderr.write(errColors.dim(`stopping ${run.name} (${why})`) + "\n");
   } finally {
-    await health?.close();
+    await health?.stop();
     await run.stop();
     await closeQuietly(nc);
   }

@@ -2,15 +2,15 @@
  * The Switchboard client: balanced calls by service name over NATS request-reply.
  *
  * ```ts
- * const client = await createClient({ servers: "nats://127.0.0.1:4222" });
+ * const client = await createClient({ servers: "nats://127.0.0.1:4222" }).start();
  * const reply = await client.call("orders", "get", { id: 42 }, { idempotent: true });
  * ```
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_PREFIX, Subjects, createLogger, openNats, type Logger } from "../protocol/index.js";
 import { CallExecutor } from "./CallExecutor.js";
-import { EventEmitter, type Event } from "./Event.js";
-import { startRegistryCache } from "./registry/index.js";
+import { EventEmitter, type Disposable, type Event } from "./Event.js";
+import { createRegistryCache } from "./registry/index.js";
 import { RequestMux } from "./RequestMux.js";
 import { RetryBudget } from "./RetryBudget.js";
 import { InstanceRouter, type InstanceStateChange } from "./InstanceRouter.js";
@@ -24,7 +24,18 @@ const defaultTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-/** A client; create with {@link createClient}. */
+/** The parts a started client calls through; built by {@link Client.start} once the connection is open. */
+interface CallPath {
+  readonly nc: NatsConnection;
+  readonly owned: boolean;
+  readonly registry: (RegistrySource & { stop?(): unknown }) | undefined;
+  readonly ownsRegistry: boolean;
+  readonly executor: CallExecutor;
+  readonly mux: RequestMux;
+  readonly router: InstanceRouter;
+}
+
+/** A client; create with {@link createClient}, then `await client.start()`. */
 export class Client {
   /** Fires before each retry. */
   readonly onRetry: Event<RetryEvent>;
@@ -32,31 +43,76 @@ export class Client {
   readonly onGiveUp: Event<GiveUpEvent>;
   /** Fires on every circuit-breaker state change of an instance. */
   readonly onStateChange: Event<InstanceStateChange>;
-  private readonly executor: CallExecutor;
-  private readonly mux: RequestMux;
-  private readonly router: InstanceRouter;
+  private readonly opts: ClientOptions;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly stateChanges: EventEmitter<InstanceStateChange>;
+  private readonly retryListeners = new LateListeners<RetryEvent>();
+  private readonly giveUpListeners = new LateListeners<GiveUpEvent>();
+  private parts: CallPath | undefined;
+  private starting: Promise<this> | undefined;
   private closing: Promise<void> | undefined;
 
   /** @internal use {@link createClient}. */
-  constructor(
-    /** The NATS connection the client uses. */
-    readonly nc: NatsConnection,
-    private readonly owned: boolean,
-    /** Where live instances come from (undefined: queue-group fallback only). */
-    readonly registry: (RegistrySource & { close?(): unknown }) | undefined,
-    private readonly ownsRegistry: boolean,
-    opts: ClientOptions,
-    private readonly log: Logger,
-  ) {
-    const clock = opts.clock ?? defaultClock;
+  constructor(opts: ClientOptions) {
+    this.log = opts.logger ?? createLogger("client");
+    this.opts = { ...opts, prefix: opts.prefix ?? DEFAULT_PREFIX };
+    this.clock = opts.clock ?? defaultClock;
+    const strategy = opts.strategy ?? "p2c-ewma";
+    if (!isStrategyName(strategy)) throw new TypeError(`unknown strategy ${JSON.stringify(strategy)}`);
+    // Validate the numeric options at creation, not at start: a misconfiguration is the caller's bug.
+    positiveOption("timeoutMs", opts.timeoutMs, 5000);
+    positiveOption("deadlineMs", opts.deadlineMs, 30_000);
+    new Subjects(this.opts.prefix!);
+    const log = this.log;
+    this.stateChanges = new EventEmitter<InstanceStateChange>((err) => log.warn({ err }, "state-change listener threw"));
+    this.onStateChange = this.stateChanges.event;
+    this.onRetry = this.retryListeners.event;
+    this.onGiveUp = this.giveUpListeners.event;
+  }
+
+  /** The NATS connection the client uses; throws before {@link start}. */
+  get nc(): NatsConnection {
+    return this.started().nc;
+  }
+
+  /** Where live instances come from (undefined before {@link start}, or with `registry: false`). */
+  get registry(): RegistrySource | undefined {
+    return this.parts?.registry;
+  }
+
+  /**
+   * Opens the connection (unless `nats` was passed) and, unless `registry` was given, starts the client's
+   * own registry cache (snapshot + events, so no coordinator is on the call path). Resolves to the client.
+   */
+  start(): Promise<this> {
+    if (this.closing) return Promise.reject(new Error("client is stopped"));
+    this.starting ??= this.open();
+    return this.starting;
+  }
+
+  private async open(): Promise<this> {
+    const opts = this.opts;
+    const log = this.log;
+    const { nc, owned } = await openNats(opts);
+    let registry: (RegistrySource & { stop?(): unknown }) | undefined;
+    let ownsRegistry = false;
+    try {
+      if (opts.registry !== undefined && opts.registry !== false) registry = opts.registry;
+      else if (opts.registry === undefined) {
+        registry = await createRegistryCache({ nats: nc, prefix: opts.prefix, logger: log.child({ component: "registry-cache" }) }).start();
+        ownsRegistry = true;
+      }
+    } catch (err) {
+      if (owned) await nc.close().catch(() => {});
+      throw err;
+    }
     const timers = opts.timers ?? defaultTimers;
     const random = opts.random ?? Math.random;
-    const subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
-    const stateChanges = new EventEmitter<InstanceStateChange>((err) => log.warn({ err }, "state-change listener threw"));
-    this.onStateChange = stateChanges.event;
-    this.router = new InstanceRouter({
+    const stateChanges = this.stateChanges;
+    const router = new InstanceRouter({
       source: registry,
-      subjects,
+      subjects: new Subjects(opts.prefix!),
       breaker: opts.breaker,
       stats: opts.stats,
       random,
@@ -68,17 +124,15 @@ export class Client {
         stateChanges.fire(c);
       },
     });
-    this.mux = new RequestMux(nc, { clock, sweepMs: opts.sweepMs, logger: log });
-    const strategy = opts.strategy ?? "p2c-ewma";
-    if (!isStrategyName(strategy)) throw new TypeError(`unknown strategy ${JSON.stringify(strategy)}`);
-    this.executor = new CallExecutor({
-      router: this.router,
-      transport: this.mux,
-      clock,
+    const mux = new RequestMux(nc, { clock: this.clock, sweepMs: opts.sweepMs, logger: log });
+    const executor = new CallExecutor({
+      router,
+      transport: mux,
+      clock: this.clock,
       timers,
       random,
       defaults: {
-        strategy,
+        strategy: opts.strategy ?? "p2c-ewma",
         timeoutMs: positiveOption("timeoutMs", opts.timeoutMs, 5000),
         deadlineMs: positiveOption("deadlineMs", opts.deadlineMs, 30_000),
         maxAttempts: opts.maxAttempts ?? 5,
@@ -88,9 +142,16 @@ export class Client {
       failurePenaltyMs: opts.failurePenaltyMs,
       logger: log,
     });
-    this.onRetry = this.executor.onRetry;
-    this.onGiveUp = this.executor.onGiveUp;
-    void this.watchConnection(clock);
+    this.retryListeners.attach(executor.onRetry);
+    this.giveUpListeners.attach(executor.onGiveUp);
+    this.parts = { nc, owned, registry, ownsRegistry, executor, mux, router };
+    void this.watchConnection(nc, router);
+    return this;
+  }
+
+  private started(): CallPath {
+    if (!this.parts) throw new Error("client is not started: call `await client.start()` after createClient()");
+    return this.parts;
   }
 
   /**
@@ -98,10 +159,10 @@ export class Client {
    * reconnect that would eject every healthy instance for a whole cool-down. Those failures were the
    * client's own: forgive them when the connection is back.
    */
-  private async watchConnection(clock: Clock): Promise<void> {
-    for await (const s of this.nc.status()) {
+  private async watchConnection(nc: NatsConnection, router: InstanceRouter): Promise<void> {
+    for await (const s of nc.status()) {
       if (this.closing) break;
-      if (s.type === "reconnect") this.router.forgiveAll(clock.now(), "client-reconnected");
+      if (s.type === "reconnect") router.forgiveAll(this.clock.now(), "client-reconnected");
     }
   }
 
@@ -128,13 +189,21 @@ export class Client {
       opts = optsOrCallback;
       callback = maybeCallback;
     }
+    const parts = this.parts;
+    if (!parts) {
+      const err = new Error("client is not started: call `await client.start()` after createClient()");
+      if (callback === undefined) return Promise.reject(err);
+      deliver(callback, err, undefined);
+      return;
+    }
+    const executor = parts.executor;
     if (callback === undefined) {
       return new Promise<T>((resolve, reject) => {
-        this.executor.execute(service, endpoint, payload, opts, resolve as (v: unknown) => void, reject);
+        executor.execute(service, endpoint, payload, opts, resolve as (v: unknown) => void, reject);
       });
     }
     const cb = callback;
-    this.executor.execute(
+    executor.execute(
       service,
       endpoint,
       payload,
@@ -144,9 +213,11 @@ export class Client {
     );
   }
 
-  /** Counters since the client was created. */
+  /** Counters since the client was started (all zero before). */
   stats(): ClientStats {
-    const c = this.executor.counters;
+    const parts = this.parts;
+    if (!parts) return { ...ZERO_STATS, breakers: { ...ZERO_STATS.breakers } };
+    const c = parts.executor.counters;
     return {
       calls: c.calls,
       succeeded: c.succeeded,
@@ -156,40 +227,93 @@ export class Client {
       budgetExhausted: c.budgetExhausted,
       noResponders: c.noResponders,
       timeouts: c.timeouts,
-      lateReplies: this.mux.lateReplies,
+      lateReplies: parts.mux.lateReplies,
       badReplies: c.badReplies,
       fallbackCalls: c.fallbackCalls,
       rejected: c.rejected,
       waitedForBreaker: c.waitedForBreaker,
-      breakers: this.router.breakerTotals(),
-      pending: this.mux.size,
+      breakers: parts.router.breakerTotals(),
+      pending: parts.mux.size,
     };
   }
 
   /** The breaker state of each known instance of `service` (for diagnostics and tests). */
   breakerStates(service: string): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [id, b] of this.router.breakers(service)) out[id] = b.state;
-    const fb = this.router.fallbackBreaker(service);
+    const router = this.parts?.router;
+    if (!router) return out;
+    for (const [id, b] of router.breakers(service)) out[id] = b.state;
+    const fb = router.fallbackBreaker(service);
     if (fb) out["(queue group)"] = fb.state;
     return out;
   }
 
   /**
    * Ends pending calls with UnavailableError("client closed"), stops the registry cache it created
-   * and closes the connection if the client opened it. Idempotent.
+   * and closes the connection if the client opened it. Idempotent; waits for a start in progress.
    */
-  close(): Promise<void> {
+  stop(): Promise<void> {
     this.closing ??= (async () => {
-      this.executor.close("client closed");
-      this.mux.close("client closed");
-      this.router.close();
-      if (this.ownsRegistry) await this.registry?.close?.();
-      if (this.owned && !this.nc.isClosed()) await this.nc.close();
+      await this.starting?.catch(() => {});
+      const parts = this.parts;
+      if (!parts) return;
+      parts.executor.close("client closed");
+      parts.mux.close("client closed");
+      parts.router.close();
+      if (parts.ownsRegistry) await parts.registry?.stop?.();
+      if (parts.owned && !parts.nc.isClosed()) await parts.nc.close();
     })();
     return this.closing;
   }
+
+  /** @deprecated use {@link stop} (kept while code written before the one-lifecycle change is migrated). */
+  close(): Promise<void> {
+    return this.stop();
+  }
 }
+
+/**
+ * Listeners of an event whose source exists only once the client is started: they are kept until then and
+ * attached to the source directly (so the call path's `hasListeners` check still sees them).
+ */
+class LateListeners<T> {
+  private source: Event<T> | undefined;
+  private readonly waiting = new Set<{ listener: (value: T) => void; handle: Disposable | undefined }>();
+
+  readonly event: Event<T> = (listener) => {
+    const entry = { listener, handle: this.source?.(listener) };
+    this.waiting.add(entry);
+    return {
+      dispose: () => {
+        this.waiting.delete(entry);
+        entry.handle?.dispose();
+      },
+    };
+  };
+
+  attach(source: Event<T>): void {
+    this.source = source;
+    for (const entry of this.waiting) entry.handle ??= source(entry.listener);
+  }
+}
+
+const ZERO_STATS: ClientStats = {
+  calls: 0,
+  succeeded: 0,
+  failed: 0,
+  attempts: 0,
+  retries: 0,
+  budgetExhausted: 0,
+  noResponders: 0,
+  timeouts: 0,
+  lateReplies: 0,
+  badReplies: 0,
+  fallbackCalls: 0,
+  rejected: 0,
+  waitedForBreaker: 0,
+  breakers: { opened: 0, halfOpened: 0, closed: 0, open: 0 },
+  pending: 0,
+};
 
 /** Calls a user callback outside our stack: an exception in it is the caller's, not the call path's. */
 function deliver<T>(cb: CallCallback<T>, err: Error | null, value: T | undefined): void {
@@ -211,25 +335,10 @@ function positiveOption(name: string, value: number | undefined, fallback: numbe
 }
 
 /**
- * Creates a client. Pass `nats` to share a connection (the client leaves it open on close) or
- * connection settings (`servers`, credentials, TLS) to let the client open and own one.
+ * Creates a client (synchronously; nothing is opened yet): `const client = await createClient(opts).start()`.
+ * Pass `nats` to share a connection (the client leaves it open on stop) or connection settings (`servers`,
+ * credentials, TLS) to let the client open and own one.
  */
-export async function createClient(opts: ClientOptions = {}): Promise<Client> {
-  const log = opts.logger ?? createLogger("client");
-  const prefix = opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX;
-  const { nc, owned } = await openNats(opts);
-  try {
-    let registry: (RegistrySource & { close?(): unknown }) | undefined;
-    let ownsRegistry = false;
-    if (opts.registry !== undefined && opts.registry !== false) registry = opts.registry;
-    else if (opts.registry === undefined) {
-      // The client's own registry cache: snapshot + events, so the coordinator is never on the call path.
-      registry = await startRegistryCache(nc, prefix, log);
-      ownsRegistry = true;
-    }
-    return new Client(nc, owned, registry, ownsRegistry, { ...opts, prefix }, log);
-  } catch (err) {
-    if (owned) await nc.close().catch(() => {});
-    throw err;
-  }
+export function createClient(opts: ClientOptions = {}): Client {
+  return new Client(opts);
 }

@@ -1,5 +1,5 @@
 /** The client: registry discovery (and, with the call path, balanced calls). */
-export { RegistryCache, createRegistryCache, startRegistryCache, type CacheListener } from "./registry/index.js";
+export { RegistryCache, createRegistryCache, type CacheListener } from "./registry/index.js";
 export { queryRegistry, RegistryQueryError, type QueryRegistryOptions } from "./registry/index.js";
 export type { CachedState, RegistryCacheChange, RegistryCacheOptions, RegistryCacheStats } from "./registry/index.js";
 export { Client, createClient } from "./Client.js";

@@ -241,11 +241,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
       return `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
     },
     async start() {
-      if (server) return;
+      if (server) return this;
       const opened = await openNats(opts);
       nc = opened.nc;
       owned = opened.owned;
-      caller = opts.caller ?? clientCaller(await createClient({ nats: nc, prefix: subjects.prefix }));
+      caller = opts.caller ?? clientCaller(await createClient({ nats: nc, prefix: subjects.prefix }).start());
       const srv = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, maxHeaderSize: 16 * 1024 }, onRequest);
       srv.keepAliveTimeout = 5_000;
       await new Promise<void>((resolve, reject) => {
@@ -277,6 +277,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       boundHost = addr.address;
       server = srv;
       log.info({ url: this.url, prefix: subjects.prefix }, "gateway listening");
+      return this;
     },
     async stop() {
       const srv = server;

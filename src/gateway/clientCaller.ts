@@ -46,7 +46,7 @@ export function clientCaller(client: Client, opts: ClientCallerOptions = {}): Ga
         throw err;
       }
     },
-    close: () => client.close(),
+    close: () => client.stop(),
   };
 }
 

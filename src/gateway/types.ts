@@ -39,8 +39,8 @@ export type GatewayOptions = NatsSource & {
 
 /** A running (or startable) gateway. */
 export interface Gateway {
-  /** Connects (if given settings) and starts listening. */
-  start(): Promise<void>;
+  /** Connects (if given settings) and starts listening; resolves to the gateway. */
+  start(): Promise<this>;
   /** Stops listening, closes open HTTP connections, then the caller and an owned NATS connection. */
   stop(): Promise<void>;
   /** The bound port (after start). */

@@ -115,7 +115,7 @@ class CollectorImpl implements Collector {
     return this.port === undefined ? undefined : `http://${this.opts.httpHost && this.opts.httpHost !== "0.0.0.0" ? this.opts.httpHost : "127.0.0.1"}:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  async start(): Promise<this> {
     if (this.state !== "new") throw new Error(`collector cannot start from state ${this.state}`);
     const { nc, owned } = await openNats(this.opts.nats ? { nats: this.opts.nats } : { name: `sb-collector ${this.id}`, ...this.opts, nats: undefined });
     this.nc = nc;
@@ -145,6 +145,7 @@ class CollectorImpl implements Collector {
     this.state = "running";
     if (this.rules.length > 0) this.schedule();
     this.log.info({ rules: this.rules.length, url: this.url, prefix: this.subjects.prefix }, "collector started");
+    return this;
   }
 
   private async setUpAlerting(nc: NatsConnection): Promise<void> {

@@ -120,8 +120,8 @@ export interface Collector {
   readonly port: number | undefined;
   /** The rules evaluated. */
   readonly rules: readonly CompiledRule[];
-  /** Subscribes, starts evaluating and serving. */
-  start(): Promise<void>;
+  /** Subscribes, starts evaluating and serving; resolves to the collector. */
+  start(): Promise<this>;
   /** Stops everything; flushes alert events still waiting for JetStream (up to `timeoutMs`). */
   stop(timeoutMs?: number): Promise<void>;
   /** Aggregated metrics and active alerts, as the query subject answers them. */

@@ -86,7 +86,7 @@ class MailNotifierImpl implements MailNotifier {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(this.durable)) throw new RangeError(`invalid durable name ${JSON.stringify(this.durable)}`);
   }
 
-  async start(): Promise<void> {
+  async start(): Promise<this> {
     if (this.running || this.nc) throw new Error("notifier already started");
     const { nc, owned } = await openNats(this.opts.nats ? { nats: this.opts.nats } : { name: `sb-notifier ${this.id}`, ...this.opts, nats: undefined });
     this.nc = nc;
@@ -147,6 +147,7 @@ class MailNotifierImpl implements MailNotifier {
       await this.teardown();
       throw err;
     }
+    return this;
   }
 
   private async onAlert(alert: AlertEvent, m: JsMsg): Promise<void> {

@@ -111,7 +111,8 @@ export interface SentMail {
 /** A running mail notifier. */
 export interface MailNotifier {
   readonly id: string;
-  start(): Promise<void>;
+  /** Ensures the stream, consumer and state bucket, then consumes; resolves to the notifier. */
+  start(): Promise<this>;
   /** Stops consuming; mails in progress finish, held alerts stay unacknowledged for the next notifier. */
   stop(): Promise<void>;
   /** Observes every mail the SMTP server accepted. */

@@ -65,11 +65,11 @@ describe("chaos: the leading coordinator is SIGKILLed", () => {
     expect(role(coordinators[1]!)).toBe("FOLLOWER");
     await Promise.all([startAgent(), startAgent(), startAgent()]);
     for (let i = 0; i < 2; i++) {
-      clients.push(await createClient({ servers: server.url, prefix, timeoutMs: 250, backoff: { baseMs: 5, capMs: 50 } }));
+      clients.push(await createClient({ servers: server.url, prefix, timeoutMs: 250, backoff: { baseMs: 5, capMs: 50 } }).start());
     }
   });
   afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
+    await Promise.all(clients.map((c) => c.stop()));
     await Promise.all([...coordinators, ...agents, ...dead].map((p) => p.kill()));
     await nc?.close();
     await server?.dispose();

@@ -39,13 +39,13 @@ describe("fuzzing the coordinator's and the registry caches' subjects", () => {
     // A 1 s interval: this suite checks refusals, not failure detection, and "the revision did not move"
     // must not trip over a heartbeat delayed by a busy machine (suspect after 1.5 intervals).
     agents.push(...(await Promise.all([1, 2].map(() => startAgentProcess({ NATS_URL: server.url, SB_PREFIX: prefix, SB_HEARTBEAT_MS: "1000" })))));
-    client = await createClient({ servers: server.url, prefix, timeoutMs: 1000 });
+    client = await createClient({ servers: server.url, prefix, timeoutMs: 1000 }).start();
     cache = client.registry as RegistryCache;
     await waitFor(() => cache.instances("echo").length === 2, { what: "both instances routed" });
     baseline = await queryRegistry(nc, s);
   });
   afterAll(async () => {
-    await client?.close();
+    await client?.stop();
     await Promise.all(agents.map((a) => a.kill()));
     await coordinator?.stop();
     await nc?.close();

@@ -37,10 +37,10 @@ describe("chaos: instances SIGKILLed and restarted in a loop under load", () => 
       // A request swallowed by a killed process times out after this, then goes elsewhere.
       timeoutMs: 250,
       backoff: { baseMs: 5, capMs: 50 },
-    });
+    }).start();
   });
   afterAll(async () => {
-    await client?.close();
+    await client?.stop();
     await Promise.all([...live, ...killed].map((p) => p.kill()));
     await coordinator?.stop();
     await server?.dispose();

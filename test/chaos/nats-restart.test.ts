@@ -76,11 +76,11 @@ describe("chaos: nats-server SIGKILLed and restarted under load", () => {
       // instance still admitted would leave only ejected ones, and calls fail fast until the cool-down
       // ends: see docs/CHAOS.md).
       breaker: { cooldownMs: 1000 },
-    });
+    }).start();
     observer = await connectNats({ servers: server.url });
   });
   afterAll(async () => {
-    await client?.close();
+    await client?.stop();
     await Promise.all(agents.map((a) => a.kill()));
     await notifier?.stop();
     await collector?.stop();

@@ -75,7 +75,7 @@ describe("security: users and subject permissions", () => {
     const web = await connectNats(as("web"));
     const webRefused = violations(web);
     // A caller under the `web` user: registry cache (query + events) and balanced calls on its inbox.
-    const client: Client = await createClient({ nats: web, prefix, timeoutMs: 1000, backoff: { baseMs: 5, capMs: 20 } });
+    const client: Client = await createClient({ nats: web, prefix, timeoutMs: 1000, backoff: { baseMs: 5, capMs: 20 } }).start();
     try {
       await waitFor(() => (client.registry as RegistryCache).instances("orders").length === 1, { what: "orders routed by the web client" });
       expect(await client.call("orders", "echo", { hi: 1 })).toEqual({ hi: 1 });
@@ -90,7 +90,7 @@ describe("security: users and subject permissions", () => {
       const adminPing = await admin.request("$SRV.PING.orders", undefined, { timeout: 2000 });
       expect(adminPing.json<{ id: string }>().id).toBe(orders.id);
     } finally {
-      await client.close();
+      await client.stop();
       await web.close();
     }
     expect(own).toEqual([]);
@@ -258,7 +258,7 @@ describe("security: TLS with a test CA", () => {
   const tls = () => ({ caFile: certs.caFile, certFile: certs.clientCert, keyFile: certs.clientKey });
 
   it("coordinator, registry cache and balanced calls work over mutual TLS", async () => {
-    const client = await createClient({ servers: server.url, tls: tls(), prefix, timeoutMs: 1000 });
+    const client = await createClient({ servers: server.url, tls: tls(), prefix, timeoutMs: 1000 }).start();
     try {
       expect(client.nc.info?.tls_required).toBe(true);
       await waitFor(() => (client.registry as RegistryCache).instances("secure").length === 1, { what: "routed over TLS" });
@@ -267,7 +267,7 @@ describe("security: TLS with a test CA", () => {
       expect(coordinator.isLeader).toBe(true);
       console.log("security: 20 balanced calls over mutual TLS, 0 failed");
     } finally {
-      await client.close();
+      await client.stop();
     }
   });
 

@@ -36,10 +36,10 @@ async function setup(n: number) {
     timeoutMs: 300, // requests lost inside the killed process time out after this, then are retried
     deadlineMs: 10_000,
     backoff: { baseMs: 5, capMs: 50 },
-  });
+  }).start();
   await waitFor(() => (client.registry as RegistryCache).instances("echo").length === n, { what: `${n} instances routed` });
   const dispose = async () => {
-    await client.close();
+    await client.stop();
     await Promise.all(procs.map((p) => p.kill()));
     await coordinator.stop();
   };

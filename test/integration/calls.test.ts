@@ -71,8 +71,8 @@ async function agent(prefix: string, opts: { delayMs?: number; service?: string;
 }
 
 async function client(prefix: string, opts: Partial<ClientOptions> = {}): Promise<Client> {
-  const c = await createClient({ servers: server.url, prefix, backoff: { baseMs: 5, capMs: 50 }, ...opts } as ClientOptions);
-  cleanup.push(() => c.close());
+  const c = await createClient({ servers: server.url, prefix, backoff: { baseMs: 5, capMs: 50 }, ...opts } as ClientOptions).start();
+  cleanup.push(() => c.stop());
   return c;
 }
 
@@ -443,7 +443,7 @@ describe("client API", () => {
           return "too late";
         }),
     });
-    const c = await createClient({ servers: server.url, prefix });
+    const c = await createClient({ servers: server.url, prefix }).start();
     const reply = await new Promise<unknown>((resolve, reject) => c.call("echo", "echo", { x: 1 }, (err, r) => (err ? reject(err) : resolve(r))));
     expect(reply).toEqual({ from: a.id, payload: { x: 1 } });
     const withOpts = await new Promise<unknown>((resolve, reject) =>
@@ -453,7 +453,7 @@ describe("client API", () => {
     expect(c.stats().fallbackCalls).toBe(2);
     const pending = c.call("echo", "hang", null).then(unexpected, (e: CallError) => e);
     await sleep(50);
-    await c.close();
+    await c.stop();
     const err = await pending;
     expect(err).toBeInstanceOf(UnavailableError);
     expect(err.message).toMatch(/client closed/);

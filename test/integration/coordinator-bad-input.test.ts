@@ -51,7 +51,7 @@ describe("coordinator under bad input", () => {
     await nc.flush();
   });
   afterAll(async () => {
-    await cache.close();
+    await cache.stop();
     await agent.stop();
     await coordinator.stop();
     await nc.close();

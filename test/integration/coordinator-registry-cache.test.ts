@@ -44,7 +44,7 @@ describe("registry cache", () => {
 
   async function cache(prefix: string, extra: { retryMs?: number } = {}): Promise<RegistryCache> {
     const c = createRegistryCache({ servers: server.url, prefix, queryTimeoutMs: 1000, ...extra });
-    cleanup.push(() => c.close());
+    cleanup.push(() => c.stop());
     return c.start();
   }
 
@@ -152,7 +152,7 @@ describe("registry cache", () => {
     expect(c.instances("svc")).not.toBe(before);
     expect(c.instances("svc").map((v) => v.instance.id)).toEqual(["b"]);
     expect(seen.map((ch) => ch.service)).toEqual(["svc", "svc", "svc", "svc"]);
-    await c.close();
+    await c.stop();
     await done;
     expect(iterated).toEqual(["a:null->up@1/snapshot", "b:null->up@2/event", "a:up->suspect@3/event", "a:suspect->removed@4/event"]);
   });
@@ -197,7 +197,7 @@ describe("registry cache", () => {
     const whole = await queryRegistry(pub, s);
     expect(whole.instances).toHaveLength(n);
     const c = createRegistryCache({ servers: small.url, prefix });
-    cleanup.push(() => c.close());
+    cleanup.push(() => c.stop());
     await c.start();
     expect(c.size).toBe(n);
     expect(c.instances("svc-3")).toHaveLength(n / 10);

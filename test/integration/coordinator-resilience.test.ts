@@ -87,7 +87,7 @@ describe("coordinator resilience on a real nats-server", () => {
     const c = await coordinator(srv.url, prefix);
     const agents = [await agent(srv.url, prefix, hb), await agent(srv.url, prefix, hb), await agent(srv.url, prefix, hb)];
     const cache = await createRegistryCache({ servers: srv.url, prefix }).start();
-    cleanup.push(() => cache.close());
+    cleanup.push(() => cache.stop());
     await waitFor(() => cache.instances("echo").length === 3, { what: "3 live in cache" });
     const revisionBefore = c.currentRevision;
 

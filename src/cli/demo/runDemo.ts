@@ -154,8 +154,8 @@ export async function runDemo(settings: ResolvedSettings, prefixGiven: boolean, 
       procs.map((p) => ({ n: p.index + 1, id: p.id, pid: p.pid, process: p.status, ...(views.get(p.id) ? { state: views.get(p.id)!.state } : {}) }));
 
     // 5. Balanced calls.
-    const client = await createClient({ nats: conn, prefix, timeoutMs: 1000, deadlineMs: 10_000, backoff: { baseMs: 25, capMs: 250 }, logger: demoLogger("client") });
-    cleanups.push("client", () => client.close());
+    const client = await createClient({ nats: conn, prefix, timeoutMs: 1000, deadlineMs: 10_000, backoff: { baseMs: 25, capMs: 250 }, logger: demoLogger("client") }).start();
+    cleanups.push("client", () => client.stop());
     const driver = (calls = new CallDriver(client, {
       service: opts.service,
       endpoint: "echo",

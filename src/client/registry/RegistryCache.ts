@@ -350,7 +350,7 @@ export class RegistryCache {
   }
 
   /** Stops listening, ends every `changes()` iterator, and closes the connection if the cache opened it. */
-  async close(): Promise<void> {
+  async stop(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
@@ -364,16 +364,16 @@ export class RegistryCache {
       if (this.ownsConnection) await nc.drain().catch(() => nc.close());
     }
   }
+
+  /** @deprecated use {@link stop} (kept while code written before the one-lifecycle change is migrated). */
+  close(): Promise<void> {
+    return this.stop();
+  }
 }
 
-/** Creates a registry cache. Call `start()` to load it. */
+/** Creates a registry cache (synchronously): `const cache = await createRegistryCache(opts).start()`. */
 export function createRegistryCache(opts: RegistryCacheOptions = {}): RegistryCache {
   return new RegistryCache(opts);
-}
-
-/** Creates and starts a registry cache on an existing connection (the shape a client's default registry source takes). */
-export async function startRegistryCache(nc: NatsConnection, prefix: string, logger?: Logger): Promise<RegistryCache> {
-  return new RegistryCache({ nats: nc, prefix, ...(logger ? { logger: logger.child({ component: "registry-cache" }) } : {}) }).start();
 }
 
 export type { CachedState };
