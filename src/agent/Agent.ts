@@ -8,6 +8,7 @@ import { v4 as uuidv4 } from "uuid";
 import {
   DEFAULT_PREFIX,
   InvalidInputLog,
+  ReplyGuard,
   Subjects,
   assertToken,
   createLogger,
@@ -31,8 +32,10 @@ export class Agent {
   readonly service: string;
   /** Subjects of this installation. */
   readonly subjects: Subjects;
-  /** Refused input (sync messages), counted. */
+  /** Refused input (sync messages, requests with a refused reply subject), counted. */
   readonly invalid: InvalidInputLog;
+  /** Every reply this instance sends goes through it: reply-subject policy, oversized replies, counters. */
+  readonly replies: ReplyGuard;
   /** Metrics: per-endpoint requests, errors and latency are recorded automatically; add user metrics here. */
   readonly metrics: AgentMetricsApi;
 
@@ -61,7 +64,8 @@ export class Agent {
     this.log = opts.logger ?? createLogger("agent");
     this.log = this.log.child({ service: this.service, instance: this.id });
     this.invalid = new InvalidInputLog(this.log);
-    this.server = new EndpointServer(this.service, this.id, opts.maxInFlight ?? 1000, this.log);
+    this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
+    this.server = new EndpointServer(this.service, this.id, opts.maxInFlight ?? 1000, this.log, this.replies);
     const metrics = new AgentMetrics();
     this.metrics = metrics;
     this.server.onRequest((o) => metrics.record(o));
@@ -171,7 +175,7 @@ export class Agent {
       }),
     );
     this.subs.push(
-      ...serveMicroDiscovery(nc, {
+      ...serveMicroDiscovery(nc, this.replies, {
         name: this.service,
         id: this.id,
         version: this.version,

@@ -1,15 +1,18 @@
 /**
  * Serves the requests of one instance's endpoints: deadline check, load shedding, JSON decoding,
  * handler invocation and the reply (value or error in the NATS micro convention). Nothing a handler
- * or a caller does can throw out of here.
+ * or a caller does can throw out of here: every answer goes through the {@link ReplyGuard} (a request
+ * whose reply subject the policy refuses is dropped before the handler runs; a reply above the
+ * server's `max_payload` becomes `PAYLOAD_TOO_LARGE`), and a handler's throw or rejection becomes an
+ * error reply.
  */
 import type { Msg } from "@nats-io/transport-node";
 import {
   ServiceError,
   decodeJson,
   encodeJson,
-  respondError,
   type Logger,
+  type ReplyGuard,
 } from "../protocol/index.js";
 import { readDeadlineHeader } from "./deadlineHeader.js";
 import type { EndpointOptions, Handler, RequestContext, RequestObservation } from "./types.js";
@@ -80,6 +83,7 @@ export class EndpointServer {
     private readonly instanceId: string,
     private readonly defaultMaxInFlight: number,
     private readonly log: Logger,
+    private readonly replies: ReplyGuard,
   ) {}
 
   /** Adds an endpoint; its name must already be validated as a subject token. */
@@ -115,9 +119,20 @@ export class EndpointServer {
 
   /** Handles one request for endpoint `name`. Never throws. */
   handle(msg: Msg, name: string): void {
+    try {
+      this.dispatch(msg, name);
+    } catch (err) {
+      // Unreachable by design (handlers and replies are guarded); kept so nothing reaches the NATS reader.
+      this.log.error({ err, endpoint: name }, "request dispatch failed");
+    }
+  }
+
+  private dispatch(msg: Msg, name: string): void {
+    // Refused before any work: the requester chose a subject this instance must never publish on.
+    if (this.replies.refuses(msg)) return;
     const ep = this.endpoints.get(name);
     if (!ep) {
-      respondError(msg, "NOT_FOUND", `service ${this.service} has no endpoint ${JSON.stringify(name)}`);
+      this.replies.respondError(msg, "NOT_FOUND", `service ${this.service} has no endpoint ${JSON.stringify(name)}`);
       return;
     }
     let deadline: number | undefined;
@@ -132,13 +147,13 @@ export class EndpointServer {
       if (!Number.isFinite(deadline)) deadline = undefined;
     }
     if (this.draining) {
-      respondError(msg, "UNAVAILABLE", `instance ${this.instanceId} is shutting down`, true);
+      this.replies.respondError(msg, "UNAVAILABLE", `instance ${this.instanceId} is shutting down`, true);
       return;
     }
     if (ep.inFlight >= ep.maxInFlight) {
       ep.stats.shed++;
       this.finish(ep, 0, "OVERLOADED", `endpoint ${name} is at its limit of ${ep.maxInFlight} concurrent requests`);
-      respondError(msg, "OVERLOADED", `endpoint ${name} of instance ${this.instanceId} is at its limit of ${ep.maxInFlight} concurrent requests`, true);
+      this.replies.respondError(msg, "OVERLOADED", `endpoint ${name} of instance ${this.instanceId} is at its limit of ${ep.maxInFlight} concurrent requests`, true);
       return;
     }
     let payload: unknown;
@@ -146,7 +161,7 @@ export class EndpointServer {
       payload = decodeJson(msg.data);
     } catch {
       this.finish(ep, 0, "BAD_REQUEST", "request body is not valid JSON");
-      respondError(msg, "BAD_REQUEST", "request body is not valid JSON");
+      this.replies.respondError(msg, "BAD_REQUEST", "request body is not valid JSON");
       return;
     }
 
@@ -181,8 +196,11 @@ export class EndpointServer {
       return;
     }
     const ms = performance.now() - started;
-    this.finish(ep, ms);
-    if (msg.reply) msg.respond(data);
+    if (this.replies.respond(msg, data) === "too-large") {
+      this.finish(ep, ms, "PAYLOAD_TOO_LARGE", `reply of ${data.length} bytes exceeds the server's max_payload`);
+    } else {
+      this.finish(ep, ms);
+    }
   }
 
   private fail(msg: Msg, ep: Endpoint, started: number, err: unknown, release = true): void {
@@ -202,11 +220,7 @@ export class EndpointServer {
     }
     if (code === "INTERNAL") this.log.debug({ endpoint: ep.name, err }, "handler failed");
     this.finish(ep, ms, code, message);
-    try {
-      respondError(msg, code, message, retryable);
-    } catch (e) {
-      this.log.warn({ endpoint: ep.name, err: e }, "could not send error reply");
-    }
+    this.replies.respondError(msg, code, message, retryable);
   }
 
   private release(ep: Endpoint): void {

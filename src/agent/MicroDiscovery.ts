@@ -6,8 +6,8 @@
  * an agent's id is the Switchboard instance id and its hot path adds deadline checks and load shedding.
  * The discovery part of the protocol is three small JSON documents, written here.
  */
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { encodeJson } from "../protocol/index.js";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { encodeJson, type ReplyGuard } from "../protocol/index.js";
 import type { Endpoint } from "./EndpointServer.js";
 
 /** What discovery reports about the instance. */
@@ -28,15 +28,15 @@ const VERBS = ["PING", "INFO", "STATS"] as const;
 type Verb = (typeof VERBS)[number];
 
 /** Subscribes the nine discovery subjects; returns the subscriptions so the agent can drain them. */
-export function serveMicroDiscovery(nc: NatsConnection, who: MicroIdentity): Subscription[] {
+export function serveMicroDiscovery(nc: NatsConnection, replies: ReplyGuard, who: MicroIdentity): Subscription[] {
   const subs: Subscription[] = [];
   for (const verb of VERBS) {
     for (const subject of [`$SRV.${verb}`, `$SRV.${verb}.${who.name}`, `$SRV.${verb}.${who.name}.${who.id}`]) {
       subs.push(
         nc.subscribe(subject, {
           callback: (err, msg) => {
-            if (err || !msg.reply) return;
-            respond(msg, verb, who);
+            if (err || !msg.reply || replies.refuses(msg)) return;
+            replies.respond(msg, encodeJson(describe(verb, who)));
           },
         }),
       );
@@ -45,7 +45,7 @@ export function serveMicroDiscovery(nc: NatsConnection, who: MicroIdentity): Sub
   return subs;
 }
 
-function respond(msg: Msg, verb: Verb, who: MicroIdentity): void {
+function describe(verb: Verb, who: MicroIdentity): Record<string, unknown> {
   const base = { name: who.name, id: who.id, version: who.version, metadata: who.metadata };
   let body: Record<string, unknown>;
   if (verb === "PING") {
@@ -79,5 +79,5 @@ function respond(msg: Msg, verb: Verb, who: MicroIdentity): void {
       })),
     };
   }
-  msg.respond(encodeJson(body));
+  return body;
 }

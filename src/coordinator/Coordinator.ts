@@ -12,12 +12,12 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_PREFIX,
   InvalidInputLog,
+  ReplyGuard,
   Subjects,
   createLogger,
   decodeMessage,
   encodeJson,
   openNats,
-  respondError,
   type InstanceView,
   type Logger,
   type RegisterReply,
@@ -76,6 +76,8 @@ export class Coordinator {
   private readonly changeListeners = new Set<(c: RegistryChange) => void>();
   private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
   private warnedRivalLeader = 0;
+  /** Reply-subject policy and never-throwing replies for queries and registrations. */
+  private readonly replies: ReplyGuard;
 
   constructor(private readonly opts: CoordinatorOptions = {}) {
     this.id = opts.id ?? `coord-${uuidv4().slice(0, 8)}`;
@@ -83,6 +85,7 @@ export class Coordinator {
     this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("coordinator")).child({ coordinator: this.id });
     this.invalid = new InvalidInputLog(this.log);
+    this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
     this.registry = new RegistryStateMachine(opts);
     this.now = opts.now ?? Date.now;
     this.maxBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -260,17 +263,20 @@ export class Coordinator {
       this.invalid.record("register", "register request without a reply subject", msg.subject);
       return;
     }
+    // Refused before the registration is applied: the requester asked for an answer on a subject
+    // only the infrastructure may publish on (a KV key, a JetStream API call, an instance event…).
+    if (this.replies.refuses(msg)) return;
     const d = decodeMessage("register", msg.data, this.maxBytes);
     if (!d.ok) {
       this.invalid.record("register", d.error, msg.subject);
-      respondError(msg, "BAD_REQUEST", d.error);
+      this.replies.respondError(msg, "BAD_REQUEST", d.error);
       return;
     }
     const { record, ttlMs } = registrationRecord(d.value, this.now(), this.defaultTtlMs);
     const c = this.registry.register(record, ttlMs, this.now());
     if (c) this.emit(c);
     const reply: RegisterReply = { v: 1, status: "success", id: record.id, service: record.service };
-    msg.respond(encodeJson(reply));
+    this.replies.respond(msg, encodeJson(reply));
   }
 
   private onQuery(msg: Msg): void {
@@ -278,13 +284,14 @@ export class Coordinator {
       this.invalid.record("registry-query", "registry query without a reply subject", msg.subject);
       return;
     }
+    if (this.replies.refuses(msg)) return;
     let query = EMPTY_QUERY;
     // An empty body asks for everything (handy from the nats CLI).
     if (msg.data.length > 0) {
       const d = decodeMessage("registry-query", msg.data, this.maxBytes);
       if (!d.ok) {
         this.invalid.record("registry-query", d.error, msg.subject);
-        respondError(msg, "BAD_REQUEST", d.error);
+        this.replies.respondError(msg, "BAD_REQUEST", d.error);
         return;
       }
       query = d.value;
@@ -301,7 +308,7 @@ export class Coordinator {
       { revision: this.revision, coordinator: this.id, leader: this.leader, at: this.now() },
       this.nc.info?.max_payload ?? 1024 * 1024,
     );
-    for (const p of parts) msg.respond(p);
+    for (const p of parts) if (this.replies.respond(msg, p) !== "sent") break;
     if (timed) {
       const cpu = process.cpuUsage(c0);
       timed({ wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, parts: parts.length });

@@ -19,12 +19,12 @@ import { v4 as uuidv4 } from "uuid";
 import {
   DEFAULT_PREFIX,
   InvalidInputLog,
+  ReplyGuard,
   Subjects,
   createLogger,
   decodeMessage,
   encodeJson,
   openNats,
-  respondError,
   type AlertEvent,
   type Logger,
   type MonitorSnapshot,
@@ -61,6 +61,8 @@ class CollectorImpl implements Collector {
   private readonly subjects: Subjects;
   private readonly log: Logger;
   private readonly invalid: InvalidInputLog;
+  /** Reply-subject policy and never-throwing replies for monitor queries. */
+  private readonly replies: ReplyGuard;
   private readonly now: () => number;
   private readonly stepMs: number;
   private readonly delayMs: number;
@@ -89,6 +91,7 @@ class CollectorImpl implements Collector {
     this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("collector")).child({ collector: this.id });
     this.invalid = new InvalidInputLog(this.log);
+    this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
     this.now = opts.now ?? Date.now;
     this.stepMs = opts.evaluationIntervalMs ?? 500;
     this.down = new InstanceDownTracker(this.stepMs);
@@ -248,10 +251,11 @@ class CollectorImpl implements Collector {
   }
 
   private onQuery(msg: Msg): void {
+    if (this.replies.refuses(msg)) return;
     const decoded = decodeMessage("monitor-query", msg.data);
     if (!decoded.ok) {
       this.invalid.record("monitor-query", decoded.error, msg.subject);
-      respondError(msg, "BAD_REQUEST", decoded.error);
+      this.replies.respondError(msg, "BAD_REQUEST", decoded.error);
       return;
     }
     try {
@@ -260,10 +264,10 @@ class CollectorImpl implements Collector {
       if (q.service !== undefined) opts.service = q.service;
       if (q.windowMs !== undefined) opts.windowMs = q.windowMs;
       if (q.instances !== undefined) opts.instances = q.instances;
-      msg.respond(encodeJson(this.snapshot(opts)));
+      this.replies.respond(msg, encodeJson(this.snapshot(opts)));
     } catch (err) {
       this.log.warn({ err }, "monitor query failed");
-      respondError(msg, "INTERNAL", (err as Error).message);
+      this.replies.respondError(msg, "INTERNAL", (err as Error).message);
     }
   }
 

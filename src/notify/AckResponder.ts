@@ -4,13 +4,15 @@
  * the acknowledged episode stop; replies with `alert-ack-reply` or a `BAD_REQUEST`/`UNAVAILABLE` error.
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeMessage, encodeJson, respondError, type AlertAckReply, type AlertEvent, type InvalidInputLog, type Logger } from "../protocol/index.js";
+import { ReplyGuard, decodeMessage, encodeJson, type AlertAckReply, type AlertEvent, type InvalidInputLog, type Logger } from "../protocol/index.js";
 import type { Acknowledgement } from "./AlertGrouper.js";
 import type { NotifierState } from "./NotifierState.js";
 
 /** Options of {@link AckResponder}. */
 export interface AckResponderOptions {
   subject: string;
+  /** Subject prefix of the installation: the reply-subject policy never answers under it. */
+  prefix: string;
   notifierId: string;
   state: NotifierState;
   log: Logger;
@@ -24,8 +26,12 @@ export interface AckResponderOptions {
 export class AckResponder {
   private sub: Subscription | undefined;
   private count = 0;
+  /** Reply-subject policy and never-throwing replies. */
+  private readonly replies: ReplyGuard;
 
-  constructor(private readonly opts: AckResponderOptions) {}
+  constructor(private readonly opts: AckResponderOptions) {
+    this.replies = new ReplyGuard({ prefix: opts.prefix, invalid: opts.invalid, log: opts.log });
+  }
 
   /** Acknowledgements stored so far by this responder. */
   get acks(): number {
@@ -35,7 +41,7 @@ export class AckResponder {
   start(nc: NatsConnection): this {
     this.sub = nc.subscribe(this.opts.subject, {
       callback: (err, msg) => {
-        if (!err) void this.onAck(msg);
+        if (!err) this.onAck(msg).catch((e: unknown) => this.opts.log.warn({ err: e }, "acknowledgement failed"));
       },
     });
     return this;
@@ -48,16 +54,18 @@ export class AckResponder {
 
   private async onAck(msg: Msg): Promise<void> {
     const { log, invalid } = this.opts;
+    // Refused before the acknowledgement is stored.
+    if (this.replies.refuses(msg)) return;
     const decoded = decodeMessage("alert-ack", msg.data);
     if (!decoded.ok) {
       invalid.record("alert-ack", decoded.error, msg.subject);
-      respondError(msg, "BAD_REQUEST", decoded.error);
+      this.replies.respondError(msg, "BAD_REQUEST", decoded.error);
       return;
     }
     const req = decoded.value;
     const at = this.opts.now();
     if (req.until !== undefined && req.until <= at) {
-      respondError(msg, "BAD_REQUEST", "until is in the past");
+      this.replies.respondError(msg, "BAD_REQUEST", "until is in the past");
       return;
     }
     const ack: Acknowledgement = { by: req.by, at };
@@ -66,7 +74,7 @@ export class AckResponder {
     try {
       await this.opts.state.putAck(req.fingerprint, ack);
     } catch (err) {
-      respondError(msg, "UNAVAILABLE", `could not store the acknowledgement: ${(err as Error).message}`, true);
+      this.replies.respondError(msg, "UNAVAILABLE", `could not store the acknowledgement: ${(err as Error).message}`, true);
       return;
     }
     const firing = this.opts.apply(req.fingerprint, ack);
@@ -75,6 +83,6 @@ export class AckResponder {
     if (ack.until !== undefined) reply.until = ack.until;
     if (firing) reply.alert = { rule: firing.rule, service: firing.service, severity: firing.severity, startsAt: firing.startsAt };
     log.info({ fingerprint: req.fingerprint, by: req.by, until: req.until, known: reply.known }, "alert acknowledged");
-    if (msg.reply) msg.respond(encodeJson(reply));
+    this.replies.respond(msg, encodeJson(reply));
   }
 }

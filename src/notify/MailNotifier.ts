@@ -115,6 +115,7 @@ class MailNotifierImpl implements MailNotifier {
       });
       this.ackResponder = new AckResponder({
         subject: this.subjects.alertAck,
+        prefix: this.subjects.prefix,
         notifierId: this.id,
         state,
         log: this.log,

@@ -17,6 +17,7 @@ export const DEADLINE_HEADER = "Sb-Deadline";
 export const ErrorCode = {
   BAD_REQUEST: "BAD_REQUEST",
   NOT_FOUND: "NOT_FOUND",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   OVERLOADED: "OVERLOADED",
   INTERNAL: "INTERNAL",
   UNAVAILABLE: "UNAVAILABLE",
@@ -24,31 +25,35 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-const STATUS_BY_CODE: Record<string, number> = {
-  BAD_REQUEST: 400,
-  NOT_FOUND: 404,
-  OVERLOADED: 429,
-  INTERNAL: 500,
-  UNAVAILABLE: 503,
-  TIMEOUT: 504,
-};
-const CODE_BY_STATUS: Record<number, ErrorCode> = {
-  400: "BAD_REQUEST",
-  404: "NOT_FOUND",
-  429: "OVERLOADED",
-  500: "INTERNAL",
-  503: "UNAVAILABLE",
-  504: "TIMEOUT",
-};
+// Maps, not object literals: a service-defined code such as `constructor` must not find Object.prototype.
+const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
+  ["BAD_REQUEST", 400],
+  ["NOT_FOUND", 404],
+  ["PAYLOAD_TOO_LARGE", 413],
+  ["OVERLOADED", 429],
+  ["INTERNAL", 500],
+  ["UNAVAILABLE", 503],
+  ["TIMEOUT", 504],
+]);
+const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map([...STATUS_BY_CODE].map(([code, status]) => [status, code as ErrorCode]));
 
 /** The HTTP-like status for a symbolic code; unknown (service-defined) codes map to 500. */
 export function statusForCode(code: string): number {
-  return STATUS_BY_CODE[code] ?? 500;
+  return STATUS_BY_CODE.get(code) ?? 500;
 }
 
-/** The symbolic code for an HTTP-like status, for replies that carry only the headers. */
+/**
+ * The symbolic code for an HTTP-like status, for replies that carry only the headers. A known status
+ * maps to its code, another 4xx to `BAD_REQUEST`, 408 to `TIMEOUT`; anything else, including a status
+ * that is not a number in 100–599 (a broken or hostile responder), is the responder's failure:
+ * `INTERNAL`, never blamed on the caller's request.
+ */
 export function codeForStatus(status: number): ErrorCode {
-  return CODE_BY_STATUS[status] ?? (status >= 500 ? "INTERNAL" : "BAD_REQUEST");
+  const known = CODE_BY_STATUS.get(status);
+  if (known) return known;
+  if (status === 408) return "TIMEOUT";
+  if (Number.isInteger(status) && status >= 400 && status <= 499) return "BAD_REQUEST";
+  return "INTERNAL";
 }
 
 /** Codes a client may retry on another instance without knowing anything about the call. */

@@ -24,7 +24,16 @@ export {
   codeForStatus,
   isRetryableCode,
 } from "./errors.js";
-export { errorReply, respondError, readErrorReply } from "./replies.js";
+export { errorReply, readErrorReply } from "./replies.js";
+export {
+  ReplyGuard,
+  replySubjectRefusal,
+  MAX_REPLY_SUBJECT_LENGTH,
+  REPLY_SUBJECT_KIND,
+  type ReplyGuardOptions,
+  type ReplyOutcome,
+  type ReplyStats,
+} from "./ReplyGuard.js";
 export { InvalidInputLog, type InvalidInputLogOptions } from "./InvalidInputLog.js";
 export { createLogger, type Logger } from "./logger.js";
 export {
