@@ -34,6 +34,8 @@ export {
 } from "./protocol/subjects.js";
 export { ErrorCode, ServiceError, ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, DEADLINE_HEADER } from "./protocol/errors.js";
 export type { Logger } from "./protocol/logger.js";
+/** Every reply a component sends goes through one (see {@link Agent.replies}): reply-subject policy and counters. */
+export type { ReplyGuard, ReplyOutcome, ReplyStats } from "./protocol/ReplyGuard.js";
 
 // ── Agent: what a service instance runs ───────────────────────────────────────────────────────────────────
 export { createAgent, Agent } from "./agent/Agent.js";
