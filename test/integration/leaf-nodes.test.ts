@@ -105,7 +105,6 @@ describe("leaf nodes: a hub site and a leaf site", () => {
     coordinator = createCoordinator({
       servers: hub.url,
       prefix,
-      heartbeatMs: HEARTBEAT_MS,
     });
     await coordinator.start();
     const agentEnv = (url: string, service = "edge") => ({
@@ -123,8 +122,8 @@ describe("leaf nodes: a hub site and a leaf site", () => {
       deadlineMs: 5000,
       backoff: { baseMs: 5, capMs: 50 },
     };
-    hubClient = await createClient({ servers: hub.url, ...clientOpts });
-    leafClient = await createClient({ servers: leaf.url, ...clientOpts });
+    hubClient = await createClient({ servers: hub.url, ...clientOpts }).start();
+    leafClient = await createClient({ servers: leaf.url, ...clientOpts }).start();
     await waitFor(() => hubCache().instances("edge").length === 3 && leafCache().instances("edge").length === 3, {
       what: "three edge instances in both sites' caches",
       timeoutMs: 15_000,
@@ -132,8 +131,8 @@ describe("leaf nodes: a hub site and a leaf site", () => {
   }, 60_000);
 
   afterAll(async () => {
-    await hubClient?.close();
-    await leafClient?.close();
+    await hubClient?.stop();
+    await leafClient?.stop();
     await Promise.all([...leafAgents, hubAgent, coreAgent].filter(Boolean).map((p) => p.kill()));
     await coordinator?.stop();
     await relay?.close();
