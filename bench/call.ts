@@ -8,6 +8,7 @@
  *
  * `npx tsx bench/call.ts [--quick] [--markdown]`, or `run(opts)` from a driver.
  */
+import { setDefaultLogLevel } from "../src/protocol/logger.js";
 import { cpus, loadavg } from "node:os";
 import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createCoordinator } from "../src/coordinator/index.js";
@@ -193,6 +194,7 @@ function parseArgs(argv: string[]): CallBenchOptions & { json?: boolean } {
 
 runIfMain(import.meta.url, async (argv) => {
   process.env.SB_LOG_LEVEL ??= "warn";
+  setDefaultLogLevel(process.env.SB_LOG_LEVEL);
   const args = parseArgs(argv);
   const started = Date.now();
   process.stderr.write(`call-path benchmark${args.quick ? " (quick)" : ""}: ${cpus().length} CPUs, Node ${process.version}\n`);

@@ -12,6 +12,7 @@
  * `npx tsx bench/failover.ts [--quick] [--rate=<calls/s per client, 0: closed loop>] [--json]`, or
  * `run(opts)` from a driver (`npm run bench`).
  */
+import { setDefaultLogLevel } from "../src/protocol/logger.js";
 import { cpus } from "node:os";
 import { findNatsServer, startLocalNats } from "../src/cli/demo/LocalNatsServer.js";
 import { createClient, type Client, type RegistryCache } from "../src/client/index.js";
@@ -261,6 +262,7 @@ export async function run(opts: FailoverBenchOptions = {}): Promise<FailoverBenc
 
 runIfMain(import.meta.url, async (argv) => {
   process.env.SB_LOG_LEVEL ??= "warn";
+  setDefaultLogLevel(process.env.SB_LOG_LEVEL);
   const json = argv.includes("--json");
   const started = Date.now();
   const rateArg = argv.find((a) => a.startsWith("--rate="));

@@ -2,6 +2,7 @@
  * Runs every benchmark in one go: `npm run bench [-- --quick] [-- --only call,alerts]`, or `switchboard bench`.
  * Each benchmark starts its own nats-server and runs its baseline in the same run, then prints its table.
  */
+import { setDefaultLogLevel } from "../src/protocol/logger.js";
 import { cpus, totalmem } from "node:os";
 import { runIfMain } from "./common/runIfMain.js";
 
@@ -31,6 +32,7 @@ export async function runAll(opts: RunAllOptions = {}): Promise<void> {
   for (const n of names) if (!(n in SUITES)) throw new Error(`unknown benchmark ${JSON.stringify(n)}; known: ${Object.keys(SUITES).join(", ")}`);
   log(`Switchboard benchmarks${opts.quick ? " (quick)" : ""}: ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`);
   process.env.SB_LOG_LEVEL ??= "warn";
+  setDefaultLogLevel(process.env.SB_LOG_LEVEL);
   for (const name of names) {
     const started = Date.now();
     log(`\n=== ${name} ===`);

@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { basename, extname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** `.ts` when the benchmarks run under tsx, `.js` when they run compiled from dist/. */
 const OWN_EXTENSION = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
@@ -80,7 +80,8 @@ export function startWorker(opts: WorkerOptions): Worker {
   const file = resolveScript(opts.script);
   const name = basename(file, extname(file));
   const flags = [...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), ...(opts.nodeFlags ?? [])];
-  const child = spawn(process.execPath, [...flags, ...(file.endsWith(".ts") ? ["--import", "tsx"] : []), file], {
+  const preload = ["--import", pathToFileURL(resolveScript(new URL("./logLevel", import.meta.url))).href];
+  const child = spawn(process.execPath, [...flags, ...(file.endsWith(".ts") ? ["--import", "tsx"] : []), ...preload, file], {
     env: { ...process.env, SB_LOG_LEVEL: "warn", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -60,7 +60,7 @@ export class Agent {
     this.version = opts.version ?? "0.0.0";
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
     if (!Number.isInteger(this.heartbeatMs) || this.heartbeatMs < 10) throw new RangeError("heartbeatMs must be an integer ≥ 10");
-    this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
+    this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = opts.logger ?? createLogger("agent");
     this.log = this.log.child({ service: this.service, instance: this.id });
     this.invalid = new InvalidInputLog(this.log);

@@ -10,7 +10,7 @@ export type AgentOptions = NatsSource & {
   version?: string;
   /** Instance id; default a random UUID. Must be a subject token. */
   id?: string;
-  /** Subject prefix of the installation. Default `sb`, or SB_PREFIX. */
+  /** Subject prefix of the installation. Default `sb`. */
   prefix?: string;
   /** Heartbeat interval in ms (default 1000). Failure detection is derived from it. */
   heartbeatMs?: number;

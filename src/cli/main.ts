@@ -6,6 +6,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
+import { setDefaultLogLevel } from "../protocol/index.js";
 import { toCliError } from "./CliError.js";
 import { err as errColors } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
@@ -114,6 +115,8 @@ function isEntryPoint(): boolean {
 
 /** Runs main() and exits with its code; a lingering handle cannot keep a finished command alive. */
 export async function run(argv: string[] = process.argv): Promise<never> {
+  // The process entry decides the components' log level (library code never reads the environment).
+  setDefaultLogLevel(process.env.SB_LOG_LEVEL);
   const code = await main(argv);
   process.exit(code);
 }

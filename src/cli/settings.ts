@@ -1,11 +1,32 @@
 /**
  * Merges the settings of one command invocation. Precedence: command-line flags, then the
  * `--config` file (explicitly chosen for this run), then environment variables (ambient), then defaults.
+ * This is the one place that turns the environment into options: library code (everything in src/ outside
+ * src/cli) takes options only and never reads `process.env` (test/unit/no-process-env.test.ts checks that).
  */
-import { DEFAULT_NATS_URL, DEFAULT_PREFIX, assertPrefix, natsSettingsFromEnv, type CliConfig, type NatsSettings } from "../protocol/index.js";
+import { DEFAULT_NATS_URL, DEFAULT_PREFIX, assertPrefix, type CliConfig, type NatsSettings } from "../protocol/index.js";
 import { CliError } from "./CliError.js";
 import { loadConfigFile } from "./config.js";
 import type { CommonOptions, ResolvedSettings, SmtpSettings } from "./types.js";
+
+/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY, NATS_CONNECT_TIMEOUT_MS. */
+export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsSettings {
+  const s: NatsSettings = {};
+  if (env.NATS_URL) s.servers = env.NATS_URL.split(",").map((u) => u.trim()).filter(Boolean);
+  if (env.NATS_USER) s.user = env.NATS_USER;
+  if (env.NATS_PASSWORD) s.pass = env.NATS_PASSWORD;
+  if (env.NATS_TOKEN) s.token = env.NATS_TOKEN;
+  if (env.NATS_CREDS) s.credsFile = env.NATS_CREDS;
+  if (env.NATS_NKEY) s.nkeyFile = env.NATS_NKEY;
+  if (env.NATS_CONNECT_TIMEOUT_MS) {
+    const ms = Number(env.NATS_CONNECT_TIMEOUT_MS);
+    if (Number.isInteger(ms) && ms > 0) s.connectTimeoutMs = ms;
+  }
+  if (env.NATS_CA || env.NATS_CERT || env.NATS_KEY) {
+    s.tls = { caFile: env.NATS_CA, certFile: env.NATS_CERT, keyFile: env.NATS_KEY };
+  }
+  return s;
+}
 
 function splitList(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;

@@ -60,7 +60,7 @@ export type CallCallback<T = unknown> = (err: Error | null, reply?: T) => void;
 
 /** Options of `createClient`: a NATS connection (or settings to open one) plus call-path defaults. */
 export type ClientOptions = NatsSource & {
-  /** Subject prefix of the installation (default `sb`, or SB_PREFIX). */
+  /** Subject prefix of the installation (default `sb`). */
   prefix?: string;
   /** Default strategy (default `p2c-ewma`). */
   strategy?: StrategyName;

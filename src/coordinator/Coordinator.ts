@@ -82,7 +82,7 @@ export class Coordinator {
   constructor(private readonly opts: CoordinatorOptions = {}) {
     this.id = opts.id ?? `coord-${uuidv4().slice(0, 8)}`;
     if (this.id.length === 0 || this.id.length > 128) throw new RangeError("coordinator id must be 1-128 characters");
-    this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
+    this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("coordinator")).child({ coordinator: this.id });
     this.invalid = new InvalidInputLog(this.log);
     this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });

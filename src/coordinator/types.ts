@@ -93,7 +93,7 @@ export interface RegistryFilter {
 /** Options of {@link createCoordinator}. Pass `nats` to share a connection, or connection settings to let it own one. */
 export type CoordinatorOptions = NatsSource &
   RegistryThresholds & {
-    /** Subject prefix of the installation. Default `sb`, or SB_PREFIX. */
+    /** Subject prefix of the installation. Default `sb`. */
     prefix?: string;
     /** This coordinator's id (shown in snapshots, events and the lease). Default `coord-<random>`. */
     id?: string;

@@ -88,7 +88,7 @@ class CollectorImpl implements Collector {
 
   constructor(private readonly opts: CollectorOptions) {
     this.id = opts.id ?? `collector-${uuidv4().slice(0, 8)}`;
-    this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
+    this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("collector")).child({ collector: this.id });
     this.invalid = new InvalidInputLog(this.log);
     this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });

@@ -64,7 +64,7 @@ export type RestoredAlert = AlertEvent & { status: "firing" };
 
 /** Options of {@link createCollector}. */
 export type CollectorOptions = NatsSource & {
-  /** Subject prefix (default `sb`, or SB_PREFIX). */
+  /** Subject prefix (default `sb`). */
   prefix?: string;
   /** Collector id, shown in alert events and query replies (default `collector-<random>`). */
   id?: string;

@@ -19,7 +19,7 @@ import { AlertGrouper, transitionKey, type Notification } from "./AlertGrouper.j
 import { AlertRouter } from "./AlertRouter.js";
 import { MailDelivery } from "./MailDelivery.js";
 import { NotifierState } from "./NotifierState.js";
-import { createSmtpTransport, recipientsFromEnv, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
+import { createSmtpTransport, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
 import type { MailNotifier, MailNotifierOptions, NotifierStats, SentMail, SmtpSettings } from "./types.js";
 
 /** Mails sent at the same time at most. */
@@ -61,13 +61,14 @@ class MailNotifierImpl implements MailNotifier {
 
   constructor(private readonly opts: MailNotifierOptions) {
     this.id = opts.id ?? `notifier-${uuidv4().slice(0, 8)}`;
-    this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
+    this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("notifier")).child({ notifier: this.id });
     this.invalid = new InvalidInputLog(this.log);
     this.now = opts.now ?? Date.now;
-    this.smtp = opts.smtp ?? smtpSettingsFromEnv();
+    // No environment here: an empty one yields the defaults (localhost:587, a sender on this host).
+    this.smtp = opts.smtp ?? smtpSettingsFromEnv({});
     this.domain = opts.messageIdDomain ?? senderDomain(this.smtp.from);
-    this.router = new AlertRouter(opts.routes ?? [], opts.to ?? recipientsFromEnv());
+    this.router = new AlertRouter(opts.routes ?? [], opts.to ?? []);
     this.grouper = new AlertGrouper<Held>({
       timings: {
         groupWaitMs: opts.groupWaitMs ?? 30_000,

@@ -1,4 +1,4 @@
-/** SMTP settings from the environment, and the nodemailer transport built from them. */
+/** SMTP settings from an environment (the caller passes it: the CLI or a test fixture), and the nodemailer transport built from them. */
 import { hostname } from "node:os";
 import nodemailer, { type Transporter } from "nodemailer";
 import { parseRecipients } from "./AlertRouter.js";
@@ -14,7 +14,7 @@ function bool(v: string | undefined): boolean | undefined {
  * SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_FROM (default `switchboard@<hostname>`) and
  * SMTP_TLS_REJECT_UNAUTHORIZED (default true).
  */
-export function smtpSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): SmtpSettings {
+export function smtpSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): SmtpSettings {
   const secure = bool(env.SMTP_SECURE) ?? false;
   const port = env.SMTP_PORT ? Number(env.SMTP_PORT) : secure ? 465 : 587;
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`SMTP_PORT ${JSON.stringify(env.SMTP_PORT)} is not a port number`);
@@ -32,7 +32,7 @@ export function smtpSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): SmtpS
 }
 
 /** Recipients of alerts no route takes: SMTP_TO (comma-separated). */
-export function recipientsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+export function recipientsFromEnv(env: Readonly<Record<string, string | undefined>>): string[] {
   return parseRecipients(env.SMTP_TO, "SMTP_TO");
 }
 

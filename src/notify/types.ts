@@ -48,13 +48,13 @@ export interface SmtpSettings {
 
 /** Options of {@link createMailNotifier}. */
 export type MailNotifierOptions = NatsSource & {
-  /** Subject prefix (default `sb`, or SB_PREFIX). */
+  /** Subject prefix (default `sb`). */
   prefix?: string;
   /** Notifier id, shown in ack replies and logs (default `notifier-<random>`). */
   id?: string;
-  /** SMTP server and sender; default from the environment ({@link smtpSettingsFromEnv}). */
+  /** SMTP server and sender (default localhost:587, sender `switchboard@<hostname>`; the CLI reads SMTP_* into this). */
   smtp?: SmtpSettings;
-  /** Recipients of alerts no route takes (default SMTP_TO). */
+  /** Recipients of alerts no route takes (default none; the CLI reads SMTP_TO into this). */
   to?: string | string[];
   /** Routes, tried in order. */
   routes?: RouteConfig[];

@@ -41,28 +41,9 @@ export interface NatsSettings {
   connectTimeoutMs?: number;
 }
 
-/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY, NATS_CONNECT_TIMEOUT_MS. */
-export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsSettings {
-  const s: NatsSettings = {};
-  if (env.NATS_URL) s.servers = env.NATS_URL.split(",").map((u) => u.trim()).filter(Boolean);
-  if (env.NATS_USER) s.user = env.NATS_USER;
-  if (env.NATS_PASSWORD) s.pass = env.NATS_PASSWORD;
-  if (env.NATS_TOKEN) s.token = env.NATS_TOKEN;
-  if (env.NATS_CREDS) s.credsFile = env.NATS_CREDS;
-  if (env.NATS_NKEY) s.nkeyFile = env.NATS_NKEY;
-  if (env.NATS_CONNECT_TIMEOUT_MS) {
-    const ms = Number(env.NATS_CONNECT_TIMEOUT_MS);
-    if (Number.isInteger(ms) && ms > 0) s.connectTimeoutMs = ms;
-  }
-  if (env.NATS_CA || env.NATS_CERT || env.NATS_KEY) {
-    s.tls = { caFile: env.NATS_CA, certFile: env.NATS_CERT, keyFile: env.NATS_KEY };
-  }
-  return s;
-}
-
 /** Translates {@link NatsSettings} into nats.js connection options. */
 export function toConnectionOptions(settings: NatsSettings): ConnectionOptions {
-  const servers = settings.servers ?? process.env.NATS_URL ?? DEFAULT_NATS_URL;
+  const servers = settings.servers ?? DEFAULT_NATS_URL;
   const opts: ConnectionOptions = {
     servers,
     name: settings.name,

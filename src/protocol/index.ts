@@ -35,11 +35,10 @@ export {
   type ReplyStats,
 } from "./ReplyGuard.js";
 export { InvalidInputLog, type InvalidInputLogOptions } from "./InvalidInputLog.js";
-export { createLogger, type Logger } from "./logger.js";
+export { createLogger, setDefaultLogLevel, type Logger } from "./logger.js";
 export {
   connectNats,
   openNats,
-  natsSettingsFromEnv,
   toConnectionOptions,
   DEFAULT_NATS_URL,
   type NatsSettings,

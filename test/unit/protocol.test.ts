@@ -6,12 +6,12 @@ import {
   decodeMessage,
   encodeJson,
   errorReply,
-  natsSettingsFromEnv,
   readErrorReply,
   toConnectionOptions,
   statusForCode,
 } from "../../src/protocol/index.js";
 
+import { natsSettingsFromEnv } from "../../src/cli/settings.js";
 const enc = (s: string) => new TextEncoder().encode(s);
 
 describe("subjects", () => {

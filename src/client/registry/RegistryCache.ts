@@ -71,7 +71,7 @@ export class RegistryCache {
   private readonly counters = { events: 0, gaps: 0, snapshots: 0, failedSyncs: 0 };
 
   constructor(private readonly opts: RegistryCacheOptions = {}) {
-    this.subjects = new Subjects(opts.prefix ?? process.env.SB_PREFIX ?? DEFAULT_PREFIX);
+    this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = opts.logger ?? createLogger("registry-cache");
     this.invalid = new InvalidInputLog(this.log);
   }

@@ -24,7 +24,7 @@ export interface RegistryCacheChange {
 
 /** Options of {@link createRegistryCache}. Pass `nats` to share a connection, or settings to let the cache own one. */
 export type RegistryCacheOptions = NatsSource & {
-  /** Subject prefix of the installation. Default `sb`, or SB_PREFIX. */
+  /** Subject prefix of the installation. Default `sb`. */
   prefix?: string;
   /** How long to wait for a coordinator's snapshot, in ms (default 2000). */
   queryTimeoutMs?: number;
