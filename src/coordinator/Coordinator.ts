@@ -29,7 +29,7 @@ import {
 import { HeartbeatIngest } from "./HeartbeatIngest.js";
 import { LeaderPersistence } from "./LeaderPersistence.js";
 import { Leadership } from "./Leadership.js";
-import { leaseBucketName } from "./names.js";
+import { leaseBucketName, registrationId } from "./names.js";
 import { registrationRecord } from "./registrationRecord.js";
 import { RegistryStateMachine } from "./RegistryStateMachine.js";
 import { encodeSnapshot } from "./SnapshotEncoder.js";
@@ -59,7 +59,7 @@ export class Coordinator {
   private readonly maxBytes: number;
   private readonly leaseMs: number;
   private readonly tickMs: number | undefined;
-  private readonly defaultTtlMs: number;
+  private readonly defaultTtlMs: number | undefined;
   private readonly heartbeats: HeartbeatIngest;
   private readonly syncLimiter: SyncLimiter;
   private connection: NatsConnection | undefined;
@@ -93,7 +93,7 @@ export class Coordinator {
     if (!(this.leaseMs >= 100)) throw new RangeError("leaseMs must be ≥ 100");
     this.tickMs = opts.tickMs;
     if (this.tickMs !== undefined && !(this.tickMs >= 1)) throw new RangeError("tickMs must be ≥ 1");
-    this.defaultTtlMs = opts.defaultRegisterTtlMs ?? 30_000;
+    this.defaultTtlMs = opts.defaultRegisterTtlMs;
     this.syncLimiter = new SyncLimiter(opts.unknownSyncIntervalMs ?? 1000);
     this.heartbeats = new HeartbeatIngest({
       prefix: this.subjects.prefix,
@@ -272,8 +272,16 @@ export class Coordinator {
       this.replies.respondError(msg, "BAD_REQUEST", d.error);
       return;
     }
-    const { record, ttlMs } = registrationRecord(d.value, this.now(), this.defaultTtlMs);
-    const c = this.registry.register(record, ttlMs, this.now());
+    const now = this.now();
+    const r = d.value;
+    const existing = this.registry.get(r.serviceName, registrationId(r.serviceName, r.serviceAddress));
+    const { record, ttlMs } = registrationRecord(r, now, this.defaultTtlMs, existing?.record.startedAt);
+    if (existing && existing.registered !== (ttlMs !== undefined)) {
+      // Switching between health-checked and not: a new life in the registry.
+      const gone = this.registry.leave(record.service, record.id, now);
+      if (gone) this.emit(gone);
+    }
+    const c = ttlMs === undefined ? this.registry.announce(record, now) : this.registry.register(record, ttlMs, now);
     if (c) this.emit(c);
     const reply: RegisterReply = { v: 1, status: "success", id: record.id, service: record.service };
     this.replies.respond(msg, encodeJson(reply));

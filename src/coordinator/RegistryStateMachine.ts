@@ -56,6 +56,17 @@ class Entry implements RegistryEntry {
 
 const EMPTY: readonly RegistryChange[] = Object.freeze([]);
 
+/**
+ * The TTL of a registration learnt from a leader's event (which carries the record, not the TTL): a
+ * registration's heartbeatMs is its TTL, capped at the schema's one hour; at the cap the registration
+ * is durable (registered without a TTL, or with one of an hour or more). Agents and health-checked
+ * registrations have none: they live by heartbeats, or by passed checks.
+ */
+function registrationTtlOf(record: InstanceRecord): number | undefined {
+  if (record.address === undefined || record.healthCheck !== undefined) return undefined;
+  return record.heartbeatMs >= 3_600_000 ? 2 ** 52 : record.heartbeatMs;
+}
+
 /** How long an unpublished removal is remembered (a leader publishes it within milliseconds; a follower keeps it for a takeover). */
 const TOMBSTONE_MS = 60_000;
 
@@ -392,7 +403,7 @@ export class RegistryStateMachine {
     const age = Math.max(0, eventAt - view.lastSeen);
     const lastSeen = now - age;
     if (!e) {
-      const created = new Entry(record, now, record.address !== undefined ? record.heartbeatMs : undefined);
+      const created = new Entry(record, now, registrationTtlOf(record));
       created.state = type;
       created.lastSeen = lastSeen;
       created.inFlight = view.inFlight;

@@ -107,7 +107,7 @@ export type CoordinatorOptions = NatsSource &
      * registry, between 10 and 250 ms, so detection adds at most 10 % of an interval.
      */
     tickMs?: number;
-    /** TTL of registrations that do not name one (default 30 000 ms). */
+    /** TTL of registrations that name neither a TTL nor a health check (default: none, they are durable until deregistered). */
     defaultRegisterTtlMs?: number;
     /** Largest accepted announce/heartbeat/leave/query/register body in bytes (default 64 KiB). */
     maxMessageBytes?: number;

@@ -1,6 +1,6 @@
 /**
- * The balanced caller behind `POST /call/<service>/<endpoint>` and `switchboard call`: the
- * Switchboard client (registry cache, strategies, retries, circuit breakers).
+ * The balanced caller behind `POST /call` and `switchboard call`: the Switchboard client (registry
+ * cache, strategies, retries, circuit breakers).
  */
 import { CallError, isStrategyName, type CallOptions, type Client, type StrategyName } from "../client/index.js";
 import { ErrorCode } from "../protocol/index.js";
@@ -14,7 +14,7 @@ export interface ClientCallerOptions {
   idempotent?: boolean;
 }
 
-/** Longest single attempt: a whole budget may be longer, leaving room for retries elsewhere. */
+/** Longest single attempt by default: a whole budget may be longer, leaving room for retries elsewhere. */
 const MAX_ATTEMPT_MS = 5000;
 
 /** A call's failure with the code an operator expects: an unknown service is NOT_FOUND, not UNAVAILABLE. */
@@ -29,13 +29,15 @@ export class UnknownServiceError extends Error {
  * retrying for the whole budget.
  */
 export function clientCaller(client: Client, opts: ClientCallerOptions = {}): GatewayCaller {
+  const registry = client.registry;
   return {
     async call(service, endpoint, payload, o) {
-      const callOpts: CallOptions = { deadlineMs: o.timeoutMs, timeoutMs: Math.min(o.timeoutMs, MAX_ATTEMPT_MS) };
+      const callOpts: CallOptions = { deadlineMs: o.deadlineMs, timeoutMs: Math.min(o.deadlineMs, o.timeoutMs ?? MAX_ATTEMPT_MS) };
       if (o.key !== undefined) callOpts.key = o.key;
-      if (opts.strategy !== undefined && isStrategyName(opts.strategy)) callOpts.strategy = opts.strategy;
-      if (opts.idempotent) callOpts.idempotent = true;
-      const listed = client.registry ? client.registry.instances(service).length > 0 : true;
+      const strategy = o.strategy ?? opts.strategy;
+      if (strategy !== undefined && isStrategyName(strategy)) callOpts.strategy = strategy;
+      if (o.idempotent ?? opts.idempotent) callOpts.idempotent = true;
+      const listed = registry ? registry.instances(service).length > 0 : true;
       if (!listed) callOpts.maxAttempts = 1;
       try {
         return await client.call(service, endpoint, payload, callOpts);
@@ -46,7 +48,10 @@ export function clientCaller(client: Client, opts: ClientCallerOptions = {}): Ga
         throw err;
       }
     },
+    liveServices(candidates) {
+      if (!registry) return undefined;
+      return candidates.filter((s) => registry.instances(s).length > 0);
+    },
     close: () => client.stop(),
   };
 }
-

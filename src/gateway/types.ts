@@ -1,22 +1,39 @@
 /** Options and public interfaces of the HTTP gateway. */
-import type { NatsSource } from "../protocol/index.js";
+import type { StrategyName } from "../client/index.js";
+import type { Logger, NatsSource } from "../protocol/index.js";
 
 /** Options of a single call made through {@link GatewayCaller}. */
 export interface GatewayCallOptions {
-  /** Overall time budget of the call, in ms. */
-  timeoutMs: number;
-  /** Routing key for the consistent-hash strategy (from `?key=`). */
+  /** Overall time budget of the call including retries, in ms (the call's deadline). */
+  deadlineMs: number;
+  /** Longest single attempt, in ms (default: the deadline, at most 5 s). */
+  timeoutMs?: number;
+  /** Routing key for the consistent-hash strategy. */
   key?: string;
+  /** The call may be retried after a timeout or an INTERNAL (5xx) error. */
+  idempotent?: boolean;
+  /** Balancing strategy of this call. */
+  strategy?: StrategyName;
 }
 
 /**
- * What makes `POST /call/<service>/<endpoint>` calls: the balanced client by default.
+ * What makes `POST /call` calls: the balanced client by default.
  * A rejection's `code` (a Switchboard error code such as `NOT_FOUND` or `UNAVAILABLE`) picks the HTTP status.
  */
 export interface GatewayCaller {
   call(service: string, endpoint: string, payload: unknown, opts: GatewayCallOptions): Promise<unknown>;
+  /** Names of the services the caller knows live instances of (for `POST /call {services}`); undefined when it cannot tell. */
+  liveServices?(candidates: readonly string[]): string[] | undefined;
   /** Releases the caller's resources; called by {@link Gateway.stop}. */
   close?(): Promise<void>;
+}
+
+/** TLS settings of the gateway's HTTPS listener (PEM contents, not paths). */
+export interface GatewayTlsOptions {
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** CA bundle to present with the certificate chain. */
+  ca?: string | Buffer;
 }
 
 /** Options of {@link createGateway}. */
@@ -29,12 +46,28 @@ export type GatewayOptions = NatsSource & {
   host?: string;
   /** Largest request body accepted, in bytes (default 256 KiB); larger ones get 413. */
   maxBodyBytes?: number;
-  /** Time budget of registry requests and of calls, in ms (default 5000); `?timeoutMs=` overrides it per call. */
+  /** Time budget of registry requests and the default deadline of calls, in ms (default 5000). */
   timeoutMs?: number;
-  /** Lifetime of a registration without a refresh, sent with `POST /register` (default: the coordinator's, 30 s). */
+  /** Lifetime of a `POST /register` that names no TTL and no health check (default: durable, until deregistered). */
   registerTtlMs?: number;
+  /**
+   * Bearer tokens: when set, every route but `GET /health` requires `Authorization: Bearer <token>`
+   * with one of them (compared in constant time), else 401.
+   */
+  authTokens?: readonly string[];
+  /** Serve HTTPS with this key and certificate instead of plain HTTP (`tls` is the NATS connection's). */
+  https?: GatewayTlsOptions;
+  /**
+   * Run an HTTP bridge member in the gateway process, so HTTP-registered instances are callable over
+   * NATS (default true). Several gateways (and `switchboard bridge` processes) share the work.
+   */
+  bridge?: boolean;
+  /** Default balancing strategy of calls (default: the client's). */
+  strategy?: StrategyName;
   /** Replaces the balanced client for `/call` (tests, custom routing). */
   caller?: GatewayCaller;
+  /** Logger (default: a pino logger named `gateway`). */
+  logger?: Logger;
 };
 
 /** A running (or startable) gateway. */
@@ -45,6 +78,6 @@ export interface Gateway {
   stop(): Promise<void>;
   /** The bound port (after start). */
   readonly port: number;
-  /** `http://host:port` (after start). */
+  /** `http(s)://host:port` (after start). */
   readonly url: string;
 }

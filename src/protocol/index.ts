@@ -12,7 +12,7 @@ export {
   assertPrefix,
   type InstanceEventKind,
 } from "./subjects.js";
-export { validatorFor, describeErrors, SCHEMA_DIR, type MessageKind, type MessageTypes } from "./schemas.js";
+export { validatorFor, compileSchema, describeErrors, schemaDocuments, SCHEMA_DIR, type MessageKind, type MessageTypes } from "./schemas.js";
 export { decodeMessage, decodeWith, DEFAULT_MAX_MESSAGE_BYTES, type Decoded } from "./decode.js";
 export {
   ErrorCode,

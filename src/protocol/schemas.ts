@@ -48,8 +48,15 @@ function findSchemaDir(): string {
 export const SCHEMA_DIR = findSchemaDir();
 
 const ajv = new Ajv({ allErrors: false, strict: true, useDefaults: false });
-for (const file of readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".json"))) {
-  ajv.addSchema(JSON.parse(readFileSync(join(SCHEMA_DIR, file), "utf8")));
+const documents: ReadonlyArray<Readonly<Record<string, unknown>>> = readdirSync(SCHEMA_DIR)
+  .filter((f) => f.endsWith(".json"))
+  .sort()
+  .map((file) => JSON.parse(readFileSync(join(SCHEMA_DIR, file), "utf8")) as Record<string, unknown>);
+for (const doc of documents) ajv.addSchema(doc);
+
+/** Every schema document of `schemas/` (each with its `$id`), e.g. for an HTTP framework's shared schemas or an OpenAPI document. */
+export function schemaDocuments(): ReadonlyArray<Readonly<Record<string, unknown>>> {
+  return documents;
 }
 
 const compiled = new Map<string, ValidateFunction>();
@@ -63,6 +70,11 @@ export function validatorFor(kind: string): ValidateFunction {
     compiled.set(kind, fn);
   }
   return fn;
+}
+
+/** Compiles a schema that is not a file of `schemas/` (it may `$ref` them), e.g. an HTTP route's path parameters. */
+export function compileSchema(schema: object): ValidateFunction {
+  return ajv.compile(schema);
 }
 
 /** A short, readable account of why a value failed its schema: `/instance/id must match pattern …`. */

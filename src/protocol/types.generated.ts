@@ -266,9 +266,35 @@ export interface InstanceRecord {
    * Only for instances registered without an agent (the seed's serviceAddress).
    */
   address?: string;
+  healthCheck?: HttpHealthCheck;
 }
 export interface Metadata {
   [k: string]: string;
+}
+/**
+ * Only for instances registered over HTTP with an active health check; its intervalMs is the record's heartbeatMs.
+ */
+export interface HttpHealthCheck {
+  /**
+   * Absolute path (optionally with a query) appended to the registered address: printable ASCII, no spaces.
+   */
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+}
+/**
+ * Active HTTP health check of an instance registered over HTTP: the leading coordinator GETs <address><path> every intervalMs; a 2xx answer within timeoutMs is a pass and counts as a heartbeat; anything else (error status, timeout, refused connection, redirect) is not. Missed passes move the instance up → suspect → down → removed like missed heartbeats.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "HttpHealthCheck".
+ */
+export interface HttpHealthCheck1 {
+  /**
+   * Absolute path (optionally with a query) appended to the registered address: printable ASCII, no spaces.
+   */
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
 }
 /**
  * An instance as the registry sees it: its record plus the liveness the coordinator derived.
@@ -502,6 +528,350 @@ export interface ErrorReply {
   retryable?: boolean;
 }
 /**
+ * Body of POST /alerts (the seed's {alert, email}): raise an alert by hand or from an HTTP service; it goes on the durable alert stream and the mail notifier delivers it exactly once. Send the same alert with resolve: true to close it.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayAlertBody".
+ */
+export interface GatewayAlertBody {
+  alert: {
+    name: string;
+    /**
+     * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+     */
+    service: string;
+    /**
+     * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+     */
+    severity?: string;
+    /**
+     * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+     */
+    instance?: string;
+    summary?: string;
+    description?: string;
+    labels?: StringMap;
+  };
+  /**
+   * Recipients the seed names; recorded in the alert's `email` annotation. Delivery follows the notifier's routes (an HTTP caller cannot make the notifier mail arbitrary addresses).
+   *
+   * @maxItems 16
+   */
+  email?: string[];
+  /**
+   * Close the alert raised with the same name, service, instance and labels.
+   */
+  resolve?: boolean;
+}
+/**
+ * Options of a call through the gateway: the `options` object of POST /call (the query string of POST /call/<service>/<endpoint> carries the same names as text).
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayCallOptionFields".
+ */
+export interface GatewayCallOptionFields {
+  /**
+   * The call may be retried after a timeout or a 5xx answer (default false).
+   */
+  idempotent?: boolean;
+  strategy?:
+    "round-robin" | "random" | "weighted" | "least-response-time" | "p2c-ewma" | "consistent-hash";
+  /**
+   * Routing key for consistent-hash.
+   */
+  key?: string;
+  /**
+   * Longest single attempt, ms.
+   */
+  timeoutMs?: number;
+  /**
+   * Overall budget of the call including retries, ms (default: the gateway's timeout).
+   */
+  deadlineMs?: number;
+}
+/**
+ * Query string of POST /call/<service>/<endpoint>: the call options as text.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayCallQuery".
+ */
+export interface GatewayCallQuery {
+  idempotent?: "true" | "false" | "1" | "0";
+  strategy?:
+    "round-robin" | "random" | "weighted" | "least-response-time" | "p2c-ewma" | "consistent-hash";
+  key?: string;
+  timeoutMs?: string;
+  deadlineMs?: string;
+}
+/**
+ * Body of POST /call (the seed's {services, request}): the service (or candidate services, one of which is chosen), the endpoint, and the request payload forwarded as the call's body. Answered with the service's reply as JSON, or an error mapped to an HTTP status.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayCallBody".
+ */
+export interface GatewayCallBody {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  service?: string;
+  /**
+   * @minItems 1
+   * @maxItems 64
+   *
+   * Items: A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  services?: string[];
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  endpoint: string;
+  /**
+   * The call's payload (any JSON value).
+   */
+  request?: {
+    [k: string]: unknown;
+  };
+  options?: GatewayCallOptionFields;
+}
+/**
+ * Body of DELETE /register and POST /deregister: the registration to remove at once.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayDeregisterBody".
+ */
+export interface GatewayDeregisterBody {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  serviceName: string;
+  serviceAddress: string;
+}
+/**
+ * Every 4xx/5xx answer of the gateway: a symbolic code and a one-line reason.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayErrorReply".
+ */
+export interface GatewayErrorReply {
+  status: "error";
+  /**
+   * BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, METHOD_NOT_ALLOWED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, OVERLOADED, INTERNAL, UNAVAILABLE, TIMEOUT or a service's own code.
+   */
+  code: string;
+  message: string;
+}
+/**
+ * Answer of POST /failures: the seed's {"status":"success"} when the probe or a retry succeeded (status 200), else status "failure" (status 502); with every attempt made.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayFailuresReply".
+ */
+export interface GatewayFailuresReply {
+  status: "success" | "failure";
+  /**
+   * The successful reply.
+   */
+  response?: {
+    [k: string]: unknown;
+  };
+  attempts: {
+    /**
+     * 0 is the probe, 1..5 the retries.
+     */
+    attempt: number;
+    ok: boolean;
+    elapsedMs: number;
+    /**
+     * Wait before this attempt.
+     */
+    delayMs?: number;
+    code?: string;
+    message?: string;
+  }[];
+}
+/**
+ * Body of POST /failures (the seed's {service, request}): probe the service with the request (a failure is no success within probeTimeoutMs, default 5000 as in the seed); if the probe fails, retry with the seed's schedule (up to 5 attempts, delay min(n × 1 s, 5 s) with jitter) within deadlineMs.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayFailuresBody".
+ */
+export interface GatewayFailuresBody {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  service: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  endpoint: string;
+  /**
+   * The payload of the probe and of every retry.
+   */
+  request?: {
+    [k: string]: unknown;
+  };
+  probeTimeoutMs?: number;
+  /**
+   * Overall budget of probe and retries (default 30000).
+   */
+  deadlineMs?: number;
+}
+/**
+ * Body of POST /metrics (the seed's {metrics: [...]}): an HTTP service pushes its metrics; they join the collectors' pipeline (Prometheus exposition and alert rules) labelled with the service and the instance. Counters and histograms are cumulative, as in agent snapshots. The instance is the registration of serviceAddress (or `instance`, an id).
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayMetricsBody".
+ */
+export interface GatewayMetricsBody {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  serviceName: string;
+  serviceAddress?: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  instance?: string;
+  /**
+   * How often the service pushes (default 15000); collectors consider its series stale after a few missed intervals.
+   */
+  intervalMs?: number;
+  /**
+   * @maxItems 1024
+   */
+  metrics: {
+    /**
+     * A Prometheus metric name.
+     *
+     * This interface was referenced by `MetricsSnapshot`'s JSON-Schema
+     * via the `definition` "metricName".
+     */
+    name: string;
+    type: "counter" | "gauge" | "histogram";
+    /**
+     * This interface was referenced by `MetricsSnapshot`'s JSON-Schema
+     * via the `definition` "help".
+     */
+    help?: string;
+    labels?: Labels;
+    /**
+     * Counters (≥ 0) and gauges.
+     */
+    value?: number;
+    /**
+     * @minItems 1
+     * @maxItems 64
+     */
+    bounds?: number[];
+    /**
+     * @minItems 1
+     * @maxItems 64
+     */
+    counts?: number[];
+    sum?: number;
+    count?: number;
+  }[];
+}
+/**
+ * This interface was referenced by `MetricsSnapshot`'s JSON-Schema
+ * via the `definition` "labels".
+ */
+export interface Labels {
+  [k: string]: string;
+}
+/**
+ * Answer of GET /query: the seed's {serviceName, serviceAddress} for one balanced instance, or with all=true {serviceName, instances}.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayQueryReply".
+ */
+export interface GatewayQueryReply {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  serviceName: string;
+  serviceAddress?: string;
+  instances?: {
+    /**
+     * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+     */
+    id: string;
+    serviceAddress: string;
+    state: "up" | "suspect" | "down" | "removed";
+    status: "ok" | "degraded" | "draining";
+    version: string;
+    endpoints?: string[];
+  }[];
+}
+/**
+ * Query string of GET /query.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayQueryParams".
+ */
+export interface GatewayQueryParams {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  serviceName: string;
+  /**
+   * true: list every instance instead of choosing one.
+   */
+  all?: "true" | "false" | "1" | "0";
+}
+/**
+ * Body of POST /register: the seed's {serviceName, serviceAddress} plus optional fields. The address must be an absolute http:// or https:// URL. Answered with {"status":"success"} and the instance id in the Sb-Instance-Id header.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayRegisterBody".
+ */
+export interface GatewayRegisterBody {
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  serviceName: string;
+  /**
+   * Absolute http:// or https:// URL without credentials, query or fragment.
+   *
+   * This interface was referenced by `GatewayRegisterBody`'s JSON-Schema
+   * via the `definition` "httpAddress".
+   */
+  serviceAddress: string;
+  /**
+   * Expire the registration after this long without a re-register; default: durable.
+   */
+  ttlMs?: number;
+  /**
+   * The same as ttlMs in the duration grammar ("30s", "5m", or milliseconds); give one of ttl and ttlMs.
+   */
+  ttl?: string | number;
+  version?: string;
+  metadata?: Metadata;
+  /**
+   * @maxItems 64
+   */
+  tags?: string[];
+  /**
+   * Endpoints callable over NATS and POST /call: a call to endpoint E is a POST to <serviceAddress>/E.
+   *
+   * @maxItems 256
+   *
+   * Items: A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  endpoints?: string[];
+  weight?: number;
+  healthCheck?: HttpHealthCheck1;
+}
+/**
+ * The seed's success answer: exactly {"status":"success"}.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "GatewayStatusReply".
+ */
+export interface GatewayStatusReply {
+  status: "success";
+}
+/**
  * Published by an agent on <prefix>.heartbeat.<service>.<instance> every heartbeatMs.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
@@ -668,13 +1038,6 @@ export interface CounterSample {
   help?: string;
   labels?: Labels;
   value: number;
-}
-/**
- * This interface was referenced by `MetricsSnapshot`'s JSON-Schema
- * via the `definition` "labels".
- */
-export interface Labels {
-  [k: string]: string;
 }
 /**
  * This interface was referenced by `MetricsSnapshot`'s JSON-Schema
@@ -921,7 +1284,7 @@ export interface RegisterReply {
   service: string;
 }
 /**
- * Request on <prefix>.registry.register for something that cannot run an agent (the seed's POST /register). Registering again refreshes it; it expires after ttlMs without a refresh or heartbeat.
+ * Request on <prefix>.registry.register for something that cannot run an agent (the seed's POST /register). Registering the same serviceName and serviceAddress again is idempotent (same id). Without ttlMs and healthCheck the registration is durable: it stays until a leave on its instance subject (DELETE /register). With ttlMs it expires after ttlMs without a refresh; with healthCheck the leading coordinator checks it and missed passes take it through suspect, down and removed.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
  * via the `definition` "Register".
@@ -937,9 +1300,19 @@ export interface Register {
   serviceName: string;
   serviceAddress: string;
   /**
-   * How long the registration lives without a refresh; default 30000.
+   * How long the registration lives without a refresh; without it (and without healthCheck) the registration is durable.
    */
   ttlMs?: number;
+  /**
+   * Endpoints NATS consumers may call; the bridge POSTs <serviceAddress>/<endpoint>.
+   *
+   * @maxItems 256
+   *
+   * Items: A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  endpoints?: string[];
+  weight?: number;
+  healthCheck?: HttpHealthCheck1;
   version?: string;
   metadata?: Metadata;
   /**

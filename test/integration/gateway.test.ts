@@ -4,6 +4,7 @@
  * real agent, and input validation (400 with a reason, 404, 405, 413).
  */
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgent, type Agent } from "../../src/agent/index.js";
 import { createCoordinator } from "../../src/coordinator/index.js";
@@ -60,6 +61,84 @@ describe("HTTP gateway", () => {
     expect(await q.json()).toStrictEqual({ serviceName: "example-service", serviceAddress: "http://example.com/example-service" });
   });
 
+  /** Sends the exact bytes of a request and returns status line, headers and body. */
+  const rawRequest = (text: string) =>
+    new Promise<{ status: number; headers: string; body: string }>((resolve, reject) => {
+      const s = connect(gateway.port, "127.0.0.1");
+      let out = "";
+      s.setEncoding("utf8");
+      s.on("data", (d: string) => (out += d));
+      s.on("close", () => {
+        const split = out.indexOf("\r\n\r\n");
+        resolve({ status: Number(out.slice(9, 12)), headers: out.slice(0, split), body: out.slice(split + 4) });
+      });
+      s.on("error", reject);
+      s.write(text);
+    });
+
+  it("answers the seed's exact example requests (section 3.1) with the seed's answers", async () => {
+    const body = '{\n  "serviceName": "example-service",\n  "serviceAddress": "http://example.com/example-service"\n}';
+    const reg = await rawRequest(
+      `POST /register HTTP/1.1\r\nHost: registry.example.com\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    expect(reg.status).toBe(200);
+    expect(reg.headers).toMatch(/\r\ncontent-type: application\/json/i);
+    expect(JSON.parse(reg.body)).toStrictEqual({ status: "success" });
+    const q = await rawRequest("GET /query?serviceName=example-service HTTP/1.1\r\nHost: registry.example.com\r\nConnection: close\r\n\r\n");
+    expect(q.status).toBe(200);
+    expect(q.headers).toMatch(/\r\ncontent-type: application\/json/i);
+    expect(JSON.parse(q.body)).toStrictEqual({ serviceName: "example-service", serviceAddress: "http://example.com/example-service" });
+  });
+
+  it("keeps a registration without TTL, re-registers idempotently, and removes it at once on DELETE /register", async () => {
+    const reg = { serviceName: "durable-svc", serviceAddress: "http://127.0.0.1:9/durable" };
+    const first = await post("/register", JSON.stringify(reg));
+    const again = await post("/register", JSON.stringify({ ...reg, version: "1.2.3" }));
+    expect(again.headers.get("sb-instance-id")).toBe(first.headers.get("sb-instance-id"));
+    const all = await fetch(`${base}/query?serviceName=durable-svc&all=true`);
+    expect(await all.json()).toStrictEqual({
+      serviceName: "durable-svc",
+      instances: [{ id: first.headers.get("sb-instance-id"), serviceAddress: reg.serviceAddress, state: "up", status: "ok", version: "1.2.3", endpoints: [] }],
+    });
+    const del = await fetch(`${base}/register`, { method: "DELETE", body: JSON.stringify(reg), headers: { "Content-Type": "application/json" } });
+    expect(del.status).toBe(200);
+    expect(await del.json()).toStrictEqual({ status: "success" });
+    // At once: the very next query no longer finds it.
+    expect((await fetch(`${base}/query?serviceName=durable-svc`)).status).toBe(404);
+    const gone = await fetch(`${base}/register`, { method: "DELETE", body: JSON.stringify(reg), headers: { "Content-Type": "application/json" } });
+    expect(gone.status).toBe(404);
+    // POST /deregister is the same.
+    await post("/register", JSON.stringify(reg));
+    expect((await post("/deregister", JSON.stringify(reg))).status).toBe(200);
+    expect((await fetch(`${base}/query?serviceName=durable-svc`)).status).toBe(404);
+  });
+
+  it("publishes an OpenAPI document generated from the route schemas", async () => {
+    const r = await fetch(`${base}/openapi.json`);
+    expect(r.status).toBe(200);
+    const doc = (await r.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/register", "/query", "/call", "/call/{service}/{endpoint}", "/services", "/health"]));
+    expect(Object.keys(doc.paths["/register"]!).sort()).toEqual(["delete", "post"]);
+    // The request body schema is the one in schemas/gateway-register.json.
+    const schema = JSON.stringify(doc.paths["/register"]!.post!.requestBody!.content["application/json"]!.schema);
+    expect(schema).toMatch(/gateway-register/);
+    expect(Object.keys(doc.components.schemas["gateway-register"]!.properties!)).toEqual(expect.arrayContaining(["serviceName", "serviceAddress", "healthCheck", "endpoints", "ttl"]));
+  });
+
+  it("calls with the seed's POST /call body: service or services, endpoint, request, options", async () => {
+    await waitFor(async () => (await fetch(`${base}/query?serviceName=echo`)).status === 200, { what: "echo registered" });
+    const one = await post("/call", JSON.stringify({ service: "echo", endpoint: "echo", request: { n: 1 }, options: { idempotent: true, deadlineMs: 2000 } }));
+    expect(one.status).toBe(200);
+    expect(await one.json()).toStrictEqual({ echo: { n: 1 } });
+    const among = await post("/call", JSON.stringify({ services: ["no-such-service", "echo"], endpoint: "echo", request: "hi" }));
+    expect(among.status).toBe(200);
+    expect(await among.json()).toStrictEqual({ echo: "hi" });
+    const failed = await post("/call", JSON.stringify({ service: "echo", endpoint: "fail" }));
+    expect(failed.status).toBe(500);
+    expect(await failed.json()).toMatchObject({ status: "error", code: "INTERNAL" });
+  });
+
   it("lists the whole registry on GET /services and reports health", async () => {
     await waitFor(async () => {
       const body = (await (await fetch(`${base}/services`)).json()) as { services: Record<string, unknown[]> };
@@ -95,14 +174,24 @@ describe("HTTP gateway", () => {
     const cases: Array<[string, string, RegExp]> = [
       ["/register", "{not json", /not valid JSON/],
       ["/register", "", /empty/],
-      ["/register", "[1,2]", /JSON object/],
-      ["/register", JSON.stringify({ serviceAddress: "http://x" }), /missing field serviceName/],
-      ["/register", JSON.stringify({ serviceName: "svc" }), /missing field serviceAddress/],
-      ["/register", JSON.stringify({ serviceName: "a.b", serviceAddress: "http://x" }), /serviceName must be/],
-      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: 42 }), /serviceAddress must be a string/],
-      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", color: "red" }), /unknown field color/],
-      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttlMs: 5 }), /ttlMs/],
+      ["/register", "[1,2]", /body: \/ must be object/],
+      ["/register", JSON.stringify({ serviceAddress: "http://x" }), /required property 'serviceName'/],
+      ["/register", JSON.stringify({ serviceName: "svc" }), /required property 'serviceAddress'/],
+      ["/register", JSON.stringify({ serviceName: "a.b", serviceAddress: "http://x" }), /\/serviceName must match pattern/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: 42 }), /\/serviceAddress must be string/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", color: "red" }), /unknown property "color"/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttlMs: 5 }), /\/ttlMs must be >= 1000/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "ftp://x.example" }), /\/serviceAddress must match pattern/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "javascript:alert(1)" }), /\/serviceAddress must match pattern/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://user:pw@x.example" }), /\/serviceAddress must match pattern/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttl: "soon" }), /ttl: invalid duration/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttl: "1s", ttlMs: 1000 }), /one of ttl and ttlMs/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", healthCheck: { path: "health", intervalMs: 1000, timeoutMs: 100 } }), /healthCheck\/path must match/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", healthCheck: { path: "/h", intervalMs: 1, timeoutMs: 100 } }), /intervalMs must be >= 100/],
       ["/call/echo/echo", "{oops", /not valid JSON/],
+      ["/call", JSON.stringify({ endpoint: "echo" }), /exactly one of service/],
+      ["/call", JSON.stringify({ service: "echo" }), /required property 'endpoint'/],
+      ["/call", JSON.stringify({ service: "echo", endpoint: "echo", options: { deadlineMs: 1e9 } }), /deadlineMs must be <= 600000/],
     ];
     for (const [path, body, reason] of cases) {
       const r = await post(path, body);
@@ -114,7 +203,7 @@ describe("HTTP gateway", () => {
     }
     const noParam = await fetch(`${base}/query`);
     expect(noParam.status).toBe(400);
-    expect(((await noParam.json()) as { message: string }).message).toMatch(/missing query parameter serviceName/);
+    expect(((await noParam.json()) as { message: string }).message).toMatch(/querystring: \/ must have required property 'serviceName'/);
     const badName = await fetch(`${base}/query?serviceName=${encodeURIComponent("a b")}`);
     expect(badName.status).toBe(400);
   });
@@ -133,7 +222,7 @@ describe("HTTP gateway", () => {
 
     const method = await fetch(`${base}/register`);
     expect(method.status).toBe(405);
-    expect(method.headers.get("allow")).toBe("POST");
+    expect(method.headers.get("allow")).toBe("DELETE, POST");
   });
 
   it("refuses bodies above the size limit with 413, declared or streamed", async () => {

@@ -39,7 +39,7 @@ export function callCommand(): Command {
     try {
       let reply: unknown;
       try {
-        reply = await caller.call(service, endpoint, payload, { timeoutMs: opts.timeout, ...(opts.key !== undefined ? { key: opts.key } : {}) });
+        reply = await caller.call(service, endpoint, payload, { deadlineMs: opts.timeout, ...(opts.key !== undefined ? { key: opts.key } : {}) });
       } catch (err) {
         const code = typeof (err as { code?: unknown }).code === "string" ? `${(err as { code: string }).code}: ` : "";
         throw new CliError(`call ${service}.${endpoint} failed: ${code}${(err as Error).message}`);
