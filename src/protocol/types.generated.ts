@@ -272,23 +272,12 @@ export interface Metadata {
   [k: string]: string;
 }
 /**
- * Only for instances registered over HTTP with an active health check; its intervalMs is the record's heartbeatMs.
- */
-export interface HttpHealthCheck {
-  /**
-   * Absolute path (optionally with a query) appended to the registered address: printable ASCII, no spaces.
-   */
-  path: string;
-  intervalMs: number;
-  timeoutMs: number;
-}
-/**
  * Active HTTP health check of an instance registered over HTTP: the leading coordinator GETs <address><path> every intervalMs; a 2xx answer within timeoutMs is a pass and counts as a heartbeat; anything else (error status, timeout, refused connection, redirect) is not. Missed passes move the instance up → suspect → down → removed like missed heartbeats.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
  * via the `definition` "HttpHealthCheck".
  */
-export interface HttpHealthCheck1 {
+export interface HttpHealthCheck {
   /**
    * Absolute path (optionally with a query) appended to the registered address: printable ASCII, no spaces.
    */
@@ -860,7 +849,7 @@ export interface GatewayRegisterBody {
    */
   endpoints?: string[];
   weight?: number;
-  healthCheck?: HttpHealthCheck1;
+  healthCheck?: HttpHealthCheck;
 }
 /**
  * The seed's success answer: exactly {"status":"success"}.
@@ -1312,7 +1301,7 @@ export interface Register {
    */
   endpoints?: string[];
   weight?: number;
-  healthCheck?: HttpHealthCheck1;
+  healthCheck?: HttpHealthCheck;
   version?: string;
   metadata?: Metadata;
   /**
