@@ -239,7 +239,8 @@ export class Client {
 
   /** The breaker state of each known instance of `service` (for diagnostics and tests). */
   breakerStates(service: string): Record<string, string> {
-    const out: Record<string, string> = {};
+    // Instance ids come from the wire: `__proto__` is a valid one.
+    const out = Object.create(null) as Record<string, string>;
     const router = this.parts?.router;
     if (!router) return out;
     for (const [id, b] of router.breakers(service)) out[id] = b.state;

@@ -83,7 +83,7 @@ function groupByName<T extends { name: string }>(items: readonly T[] | undefined
 
 function labelsMatch(labels: Readonly<Record<string, string>> | undefined, match: Readonly<Record<string, string>> | undefined): boolean {
   if (!match) return true;
-  for (const [k, v] of Object.entries(match)) if ((labels?.[k] ?? "") !== v) return false;
+  for (const [k, v] of Object.entries(match)) if (((labels && Object.hasOwn(labels, k) ? labels[k] : undefined) ?? "") !== v) return false;
   return true;
 }
 

@@ -3,6 +3,10 @@
  * metrics come and go with instances), so each scrape builds a fresh prom-client registry of
  * read-only metric objects over the current values and lets prom-client format it: escaping and
  * the text format are prom-client's, not ours.
+ *
+ * Metric and label names come from the wire, so nothing here indexes a plain object with them: families
+ * are a Map, label sets have a null prototype, and the registry keeps its families in a list (prom-client's
+ * own index is a plain object, where a metric named `constructor` is "already registered").
  */
 import { Registry, type Metric } from "prom-client";
 import type { MetricStore } from "./MetricStore.js";
@@ -43,11 +47,25 @@ export interface CollectorCounters {
 
 const RESERVED_LABELS = new Set(["service", "instance", "le"]);
 
+/**
+ * `base` plus a snapshot's labels. A user label named like ours keeps its value under
+ * `exported_<name>`, as Prometheus does; so does one starting with `__` (reserved by Prometheus).
+ */
 function userLabels(base: Record<string, string>, labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const out: Record<string, string> = { ...base };
-  // A user label named like ours keeps its value under exported_<name>, as Prometheus does.
-  for (const [k, v] of Object.entries(labels ?? {})) out[RESERVED_LABELS.has(k) ? `exported_${k}` : k] = v;
+  const out = Object.assign(Object.create(null) as Record<string, string>, base);
+  if (labels) for (const [k, v] of Object.entries(labels)) out[RESERVED_LABELS.has(k) || k.startsWith("__") ? `exported_${k}` : k] = v;
   return out;
+}
+
+/** A prom-client registry that keeps its families in a list (see the module comment). */
+class FamilyRegistry extends Registry {
+  private readonly families: Metric[] = [];
+  override registerMetric(metric: Metric): void {
+    this.families.push(metric);
+  }
+  override getMetricsAsArray(): never[] {
+    return this.families as never[];
+  }
 }
 
 function pushHistogram(f: Family, labels: Record<string, string>, h: { bounds: readonly number[]; counts: readonly number[]; sum: number; count: number }): void {
@@ -118,7 +136,7 @@ export async function renderExposition(store: MetricStore, alerts: readonly Trac
   c("sb_collector_alert_events_pending", "Alert transitions waiting for JetStream.", "gauge", counters.alertsPendingPublish);
   c("sb_collector_evaluations_total", "Rule evaluation steps run.", "counter", counters.evaluations);
 
-  const registry = new Registry();
+  const registry = new FamilyRegistry();
   for (const f of families.values()) registry.registerMetric(f as unknown as Metric);
   return { text: await registry.metrics(), contentType: registry.contentType };
 }

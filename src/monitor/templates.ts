@@ -14,6 +14,7 @@ export function renderTemplate(template: string, vars: { value: number | undefin
   return template.replace(PLACEHOLDER, (_m, what: string, label: string | undefined) => {
     if (what === "value") return formatValue(vars.value);
     if (what === "threshold") return formatValue(vars.threshold);
-    return vars.labels[label!] ?? "";
+    // Own labels only: `{{ $labels.constructor }}` is an unknown label, not Object.prototype's.
+    return Object.hasOwn(vars.labels, label!) ? (vars.labels[label!] ?? "") : "";
   });
 }

@@ -88,8 +88,8 @@ export class AlertGrouper<T> {
   }
 
   private groupFor(route: ResolvedRoute, alert: AlertEvent, now: number): Group<T> {
-    const labels: Record<string, string> = {};
-    for (const name of route.groupBy ?? this.opts.groupBy) labels[name] = alert.labels[name] ?? "";
+    const labels = Object.create(null) as Record<string, string>;
+    for (const name of route.groupBy ?? this.opts.groupBy) labels[name] = (Object.hasOwn(alert.labels, name) ? alert.labels[name] : undefined) ?? "";
     const key = `${route.name}\u0000${JSON.stringify(labels)}`;
     let g = this.groups.get(key);
     if (!g) {

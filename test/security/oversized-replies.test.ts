@@ -39,12 +39,12 @@ describe("security: a reply larger than max_payload", () => {
       return "y".repeat((p as { n: number }).n);
     });
     await agent.start();
-    client = await createClient({ servers: server.url, prefix, timeoutMs: 2000 });
+    client = await createClient({ servers: server.url, prefix, timeoutMs: 2000 }).start();
     await waitFor(() => (client.registry as RegistryCache).instances("blob").length === 1, { what: "blob routed" });
   });
   afterAll(async () => {
     process.off("unhandledRejection", onUnhandled);
-    await client?.close();
+    await client?.stop();
     await agent?.stop();
     await coordinator?.stop();
     await nc?.close();

@@ -7,7 +7,7 @@
  * than by hand), one unlabelled histogram per endpoint: on the call path an unlabelled observe
  * costs about a third of a labelled one. Request and error counts are plain integers.
  */
-import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValueWithName } from "prom-client";
+import { Counter, Gauge, Histogram, type MetricObjectWithValues, type MetricValueWithName } from "prom-client";
 import type { CounterSample, EndpointMetrics, GaugeSample, HistogramSample, MetricsSnapshot } from "../../protocol/index.js";
 import { DEFAULT_LATENCY_BUCKETS_MS, type AgentMetricsApi, type UserHistogramOptions, type UserMetricOptions } from "./types.js";
 
@@ -27,7 +27,8 @@ interface EndpointRecord {
 
 function cleanLabels(labels: Record<string, string | number> | undefined): Record<string, string> | undefined {
   if (!labels) return undefined;
-  const out: Record<string, string> = {};
+  // Null prototype: a label named __proto__ is stored as a label, not as the object's prototype.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   let n = 0;
   for (const [k, v] of Object.entries(labels)) {
     if (k === "le" || !LABEL_NAME.test(k) || n >= 16) continue;
@@ -39,7 +40,11 @@ function cleanLabels(labels: Record<string, string | number> | undefined): Recor
 
 /** See the module comment. */
 export class AgentMetrics implements AgentMetricsApi {
-  readonly registry = new Registry();
+  /**
+   * User metrics by name. A Map, not a prom-client Registry: the registry indexes a plain object, so a
+   * metric named `constructor` or `toString` would collide with Object.prototype.
+   */
+  private readonly user = new Map<string, Counter<string> | Gauge<string> | Histogram<string>>();
   private readonly endpoints = new Map<string, EndpointRecord>();
   private readonly buckets: number[];
 
@@ -81,36 +86,43 @@ export class AgentMetrics implements AgentMetricsApi {
   }
 
   private existing<T>(name: string, type: new (...a: never[]) => T, kind: string): T | undefined {
-    const m = this.registry.getSingleMetric(name);
+    const m = this.user.get(name);
     if (!m) return undefined;
     if (m instanceof type) return m;
     throw new Error(`metric ${name} already exists with another type than ${kind}`);
+  }
+
+  private added<T extends Counter<string> | Gauge<string> | Histogram<string>>(m: T): T {
+    this.user.set((m as unknown as { name: string }).name, m);
+    return m;
   }
 
   counter(name: string, opts: UserMetricOptions = {}): Counter<string> {
     this.checkName(name, "counter");
     return (
       this.existing(name, Counter, "counter") ??
-      new Counter({ name, help: opts.help ?? name, labelNames: [...(opts.labelNames ?? [])], registers: [this.registry] })
+      this.added(new Counter({ name, help: opts.help ?? name, labelNames: [...(opts.labelNames ?? [])], registers: [] }))
     );
   }
 
   gauge(name: string, opts: UserMetricOptions = {}): Gauge<string> {
     this.checkName(name, "gauge");
-    return this.existing(name, Gauge, "gauge") ?? new Gauge({ name, help: opts.help ?? name, labelNames: [...(opts.labelNames ?? [])], registers: [this.registry] });
+    return this.existing(name, Gauge, "gauge") ?? this.added(new Gauge({ name, help: opts.help ?? name, labelNames: [...(opts.labelNames ?? [])], registers: [] }));
   }
 
   histogram(name: string, opts: UserHistogramOptions = {}): Histogram<string> {
     this.checkName(name, "histogram");
     return (
       this.existing(name, Histogram, "histogram") ??
-      new Histogram({
-        name,
-        help: opts.help ?? name,
-        labelNames: [...(opts.labelNames ?? [])],
-        buckets: [...(opts.buckets ?? this.buckets)],
-        registers: [this.registry],
-      })
+      this.added(
+        new Histogram({
+          name,
+          help: opts.help ?? name,
+          labelNames: [...(opts.labelNames ?? [])],
+          buckets: [...(opts.buckets ?? this.buckets)],
+          registers: [],
+        }),
+      )
     );
   }
 
@@ -133,7 +145,8 @@ export class AgentMetrics implements AgentMetricsApi {
     const counters: CounterSample[] = [];
     const gauges: GaugeSample[] = [];
     const histograms: HistogramSample[] = [];
-    for (const metric of (await this.registry.getMetricsAsJSON()) as Array<MetricObjectWithValues<MetricValueWithName<string>>>) {
+    for (const m of this.user.values()) {
+      const metric = (await m.get()) as MetricObjectWithValues<MetricValueWithName<string>>;
       const type = String(metric.type);
       const help = metric.help && metric.help !== metric.name ? metric.help.slice(0, 512) : undefined;
       if (type === "counter" || type === "gauge") {

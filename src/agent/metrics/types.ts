@@ -1,5 +1,5 @@
 /** Public types of an agent's metrics. */
-import type { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Counter, Gauge, Histogram } from "prom-client";
 
 /** Options of a user counter, gauge or histogram. */
 export interface UserMetricOptions {
@@ -17,8 +17,8 @@ export interface UserHistogramOptions extends UserMetricOptions {
 
 /**
  * The metrics API of an agent (`agent.metrics`). Per-endpoint requests, errors and latency are
- * recorded automatically; these create user metrics, which are prom-client metric objects in the
- * agent's own registry, published with every snapshot.
+ * recorded automatically; these create user metrics, which are prom-client metric objects held by
+ * the agent, published with every snapshot.
  */
 export interface AgentMetricsApi {
   /** A counter (only goes up): `inc()`, `inc(5)`, `inc({ queue: "a" }, 2)`. Same name again returns the same counter. */
@@ -27,8 +27,6 @@ export interface AgentMetricsApi {
   gauge(name: string, opts?: UserMetricOptions): Gauge<string>;
   /** A histogram: `observe(v)` or `observe({ label: "x" }, v)`; bucket counts are published cumulatively. */
   histogram(name: string, opts?: UserHistogramOptions): Histogram<string>;
-  /** The prom-client registry holding the user metrics. */
-  readonly registry: Registry;
 }
 
 /** Built-in latency bucket upper bounds, in milliseconds: sub-millisecond NATS calls up to 30 s. */
