@@ -21,8 +21,16 @@ export function fixturePath(name: string): string {
 }
 
 /** Starts `test/fixtures/<name>` under tsx with extra env, and resolves once it prints `READY …`. */
-export async function startFixture(name: string, env: Record<string, string>, timeoutMs = 15_000): Promise<FixtureProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixturePath(name)], {
+export function startFixture(name: string, env: Record<string, string>, timeoutMs = 15_000): Promise<FixtureProcess> {
+  return startProcess(name, process.execPath, ["--import", "tsx", fixturePath(name)], env, timeoutMs);
+}
+
+/**
+ * Starts any program (a fixture, an example in another language) with extra env, and resolves once it
+ * prints `READY <value>` on stdout; rejects (after a SIGKILL) if it exits first or takes over `timeoutMs`.
+ */
+export async function startProcess(name: string, command: string, args: string[], env: Record<string, string>, timeoutMs = 15_000): Promise<FixtureProcess> {
+  const child = spawn(command, args, {
     env: { ...process.env, SB_LOG_LEVEL: process.env.SB_LOG_LEVEL ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
