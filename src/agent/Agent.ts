@@ -58,6 +58,7 @@ export class Agent {
     this.service = assertToken("service", opts.service);
     this.id = assertToken("instance id", opts.id ?? uuidv4());
     this.version = opts.version ?? "0.0.0";
+    if (opts.zone !== undefined) assertToken("zone", opts.zone);
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
     if (!Number.isInteger(this.heartbeatMs) || this.heartbeatMs < 10) throw new RangeError("heartbeatMs must be an integer ≥ 10");
     this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
@@ -108,6 +109,7 @@ export class Agent {
     if (this.opts.metadata) r.metadata = this.opts.metadata;
     if (this.opts.tags) r.tags = this.opts.tags;
     if (this.opts.weight !== undefined) r.weight = this.opts.weight;
+    if (this.opts.zone !== undefined) r.zone = this.opts.zone;
     return r;
   }
 

@@ -18,6 +18,8 @@ export type AgentOptions = NatsSource & {
   metadata?: Record<string, string>;
   /** Tags announced with the instance. */
   tags?: string[];
+  /** Zone (region, rack) of this instance, a subject token: callers in the same zone prefer it. */
+  zone?: string;
   /** Relative weight for the weighted balancing strategy (default 1). */
   weight?: number;
   /** Default per-endpoint limit of concurrent requests; past it the agent answers OVERLOADED at once. Default 1000. */

@@ -14,11 +14,16 @@ import type { CircuitBreaker } from "./CircuitBreaker.js";
 import { UnavailableError, type AttemptRecord } from "./errors.js";
 import type { ResolvedCallOptions } from "./resolveCallOptions.js";
 import { isRetryableOutcome, type AttemptOutcome } from "./RetryPolicy.js";
-import type { Member, Route } from "./InstanceRouter.js";
+import type { Member, Route, Selection } from "./InstanceRouter.js";
 import type { PendingAttempt, ReplyMessage } from "./Transport.js";
 import type { GiveUpEvent } from "./types.js";
 
 const decoder = new TextDecoder();
+
+/** "matches version ^2.0.0, tags gpu": for the error of a call that no instance matches. */
+function describeSelection(selection: Selection | undefined): string {
+  return `matches ${selection?.filters?.map((f) => f.text).join(" and ") ?? "the selection"}`;
+}
 
 /** One call in progress; also the transport's pending entry for its current attempt. */
 export class Call implements PendingAttempt {
@@ -61,7 +66,13 @@ export class Call implements PendingAttempt {
         // names were valid on the first attempt; keep the route we have
       }
     }
-    const pick = this.route.pick(this.opts.strategy, this.opts.key, this.tried, now);
+    const pick = this.route.pick(this.opts.strategy, this.opts.key, this.tried, now, this.opts.selection);
+    if (pick === "none") {
+      exec.counters.rejected++;
+      this.record({ instance: null, subject: "", outcome: "rejected", message: `no live instance ${describeSelection(this.opts.selection)}`, durationMs: 0 });
+      this.giveUp("no-match");
+      return;
+    }
     if (pick === null) {
       if (this.waitForAdmission(now, this.route.earliestAdmission(now))) return;
       exec.counters.rejected++;

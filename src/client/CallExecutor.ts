@@ -9,7 +9,7 @@ import type { Logger } from "../protocol/index.js";
 import { Call } from "./Call.js";
 import { BadRequestError, UnavailableError } from "./errors.js";
 import { EventEmitter, type Event } from "./Event.js";
-import { resolveCallOptions, type CallDefaults, type ResolvedCallOptions } from "./resolveCallOptions.js";
+import { SelectorCache, resolveCallOptions, type CallDefaults, type ResolvedCallOptions } from "./resolveCallOptions.js";
 import type { RetryBudget } from "./RetryBudget.js";
 import { RetryPolicy } from "./RetryPolicy.js";
 import type { InstanceRouter, Route } from "./InstanceRouter.js";
@@ -91,6 +91,8 @@ export class CallExecutor {
   readonly onGiveUp: Event<GiveUpEvent>;
   /** Settings of every call without options (shared, never modified). */
   private readonly defaultCallOptions: ResolvedCallOptions;
+  /** Compiled version/tags selectors of recent calls. */
+  private readonly selectors = new SelectorCache();
 
   constructor(opts: CallExecutorOptions) {
     this.router = opts.router;
@@ -135,7 +137,7 @@ export class CallExecutor {
     let settings = this.defaultCallOptions;
     try {
       route = this.router.route(service, endpoint, now);
-      if (opts !== undefined) settings = resolveCallOptions(this.defaults, this.policy, this.random, opts);
+      if (opts !== undefined) settings = resolveCallOptions(this.defaults, this.policy, this.random, opts, this.selectors);
       data = encodeJsonPayload(payload);
       const max = this.transport.maxPayload;
       if (max !== undefined && data.length + ENVELOPE_BYTES > max) {

@@ -7,7 +7,7 @@
  * ```
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DEFAULT_PREFIX, Subjects, createLogger, openNats, type Logger } from "../protocol/index.js";
+import { DEFAULT_PREFIX, Subjects, checkZone, createLogger, openNats, type Logger } from "../protocol/index.js";
 import { CallExecutor } from "./CallExecutor.js";
 import { EventEmitter, type Disposable, type Event } from "./Event.js";
 import { createRegistryCache } from "./registry/index.js";
@@ -137,6 +137,8 @@ export class Client {
         deadlineMs: positiveOption("deadlineMs", opts.deadlineMs, 30_000),
         maxAttempts: opts.maxAttempts ?? 5,
         backoff: { baseMs: opts.backoff?.baseMs ?? 1000, capMs: opts.backoff?.capMs ?? 5000 },
+        zone: opts.zone === undefined ? undefined : checkZone(opts.zone),
+        zoneSpillInFlight: opts.zoneSpillInFlight === undefined ? undefined : positiveOption("zoneSpillInFlight", opts.zoneSpillInFlight, 1),
       },
       budget: opts.retryBudget === false ? undefined : new RetryBudget(opts.retryBudget ?? {}),
       failurePenaltyMs: opts.failurePenaltyMs,

@@ -6,7 +6,7 @@
  * the instances the call already tried, so every strategy skips them without knowing about them.
  * No NATS I/O here; time and randomness come from the caller.
  */
-import type { InstanceView, Subjects } from "../protocol/index.js";
+import type { CompiledSelector, InstanceRecord, InstanceView, Subjects } from "../protocol/index.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerStateChange } from "./CircuitBreaker.js";
 import { InstanceStats, type InstanceStatsOptions } from "./InstanceStats.js";
 import { createStrategy, type Candidate, type PickContext, type RandomSource, type Strategy, type StrategyName } from "./strategies/index.js";
@@ -42,6 +42,8 @@ export class Member implements Candidate {
   constructor(
     readonly id: string,
     public weight: number,
+    /** What the instance announced (version, tags, zone): selectors and traffic policies read it. */
+    public record: InstanceRecord,
     /** The instance's breaker (shared by every endpoint of the instance). */
     readonly breaker: CircuitBreaker,
     /** `<prefix>.inst.<service>.<id>.<endpoint>`. */
@@ -91,7 +93,10 @@ class ServiceState {
     this.views = views;
     const live = liveViews(views);
     let sig = "";
-    for (const v of live) sig += `${v.instance.id}:${v.instance.weight ?? 1}:${v.instance.endpoints.join(",")}|`;
+    for (const v of live) {
+      const r = v.instance;
+      sig += `${r.id}:${r.weight ?? 1}:${r.endpoints.join(",")}:${r.version}:${r.zone ?? ""}:${r.tags?.join(",") ?? ""}|`;
+    }
     if (sig === this.signature) return;
     this.signature = sig;
     this.live = live;
@@ -124,10 +129,35 @@ function liveViews(views: readonly InstanceView[]): InstanceView[] {
   return up.length > 0 ? up : views.filter((v) => v.state === "suspect" && v.status !== "draining");
 }
 
+/** Members of a route that match a selector, rebuilt when the route's members change. */
+interface Subset {
+  builtVersion: number;
+  members: Member[];
+}
+
+/** Most selector subsets kept per route (a caller choosing selectors from user input cannot grow memory without bound). */
+const MAX_SUBSETS = 256;
+
+/**
+ * What a call asks of the instances besides the endpoint: selectors that must match (the call's own
+ * version/tags, a traffic-policy subset) and a preferred zone.
+ */
+export interface Selection {
+  /** Selectors every candidate must match. */
+  filters?: readonly CompiledSelector[] | undefined;
+  /** Preferred zone: instances of this zone are used while one of them is admitted and not overloaded. */
+  zone?: string | undefined;
+  /** An instance with at least this many requests in flight counts as overloaded for the zone preference. */
+  zoneSpillInFlight?: number | undefined;
+}
+
 /** One service endpoint: its members, strategies and subjects. */
 export class Route {
   members: Member[] = [];
   private builtVersion = -1;
+  private readonly subsets = new Map<string, Subset>();
+  /** Reused for the zone preference (picks are synchronous). */
+  private readonly local: Member[] = [];
   private readonly byId = new Map<string, Member>();
   private readonly strategies = new Map<StrategyName, Strategy>();
   /** Reused for filtered candidate lists (picks are synchronous). */
@@ -154,15 +184,17 @@ export class Route {
       seen.add(rec.id);
       const weight = typeof rec.weight === "number" && Number.isFinite(rec.weight) ? rec.weight : 1;
       let m = this.byId.get(rec.id);
-      if (m) m.weight = weight;
-      else {
+      if (m) {
+        m.weight = weight;
+        m.record = rec;
+      } else {
         let subject: string;
         try {
           subject = this.router.subjects.instance(this.service.name, rec.id, this.endpoint);
         } catch {
           continue; // not a valid subject token: cannot be called
         }
-        m = new Member(rec.id, weight, this.service.breaker(rec.id), subject, this.router.statsOptions);
+        m = new Member(rec.id, weight, rec, this.service.breaker(rec.id), subject, this.router.statsOptions);
         this.byId.set(rec.id, m);
       }
       next.push(m);
@@ -180,6 +212,16 @@ export class Route {
     return s;
   }
 
+  /** The candidates of `zone` that are not overloaded, or all candidates when there is none. */
+  private preferZone(candidates: Member[], zone: string, spillInFlight: number | undefined): Member[] {
+    const local = this.local;
+    local.length = 0;
+    for (const m of candidates) {
+      if (m.record.zone === zone && (spillInFlight === undefined || m.stats.inFlight < spillInFlight)) local.push(m);
+    }
+    return local.length === 0 || local.length === candidates.length ? candidates : local;
+  }
+
   /** The earliest time any instance of this route (or the fallback subject, with none) may be admitted again. */
   earliestAdmission(now: number): number {
     if (this.members.length === 0) return this.service.fallback.admitsAt(now);
@@ -192,14 +234,46 @@ export class Route {
   }
 
   /**
-   * Chooses an instance for an attempt. Returns `"fallback"` when the registry knows no instance
-   * serving this endpoint, or null when every live instance is ejected. `tried` lists the instances
-   * this call already tried, oldest first: untried ones are preferred, and the last one is never
-   * chosen again while another is admitted.
+   * The members matching every selector of `filters` (the same array object while membership does
+   * not change, so consistent-hash keeps its ring).
    */
-  pick(strategy: StrategyName, key: string | undefined, tried: readonly string[] | undefined, now: number): Member | "fallback" | null {
-    const all = this.members;
-    if (all.length === 0) return "fallback";
+  select(filters: readonly CompiledSelector[] | undefined): Member[] {
+    if (filters === undefined || filters.length === 0) return this.members;
+    const key = filters.length === 1 ? filters[0]!.key : filters.map((f) => f.key).join("&");
+    let s = this.subsets.get(key);
+    if (s === undefined || s.builtVersion !== this.builtVersion) {
+      const members = this.members.filter((m) => filters.every((f) => f.matches(m.record)));
+      if (s === undefined) {
+        if (this.subsets.size >= MAX_SUBSETS) this.subsets.clear();
+        s = { builtVersion: this.builtVersion, members };
+        this.subsets.set(key, s);
+      } else {
+        s.builtVersion = this.builtVersion;
+        s.members = members;
+      }
+    }
+    return s.members;
+  }
+
+  /**
+   * Chooses an instance for an attempt. Returns `"fallback"` when the registry knows no instance
+   * serving this endpoint (and the call selects none), `"none"` when instances serve it but none
+   * matches the selection, or null when every matching instance is ejected. `tried` lists the
+   * instances this call already tried, oldest first: untried ones are preferred, and the last one is
+   * never chosen again while another is admitted. With a preferred zone, the instances of that zone
+   * are used while one of them is admitted and not overloaded; the others only then (spill-over).
+   */
+  pick(
+    strategy: StrategyName,
+    key: string | undefined,
+    tried: readonly string[] | undefined,
+    now: number,
+    selection?: Selection,
+  ): Member | "fallback" | "none" | null {
+    const filters = selection?.filters;
+    if (this.members.length === 0) return filters !== undefined && filters.length > 0 ? "none" : "fallback";
+    const all = this.select(filters);
+    if (all.length === 0) return "none";
     let candidates: Member[] = all;
     if (this.service.notClosed > 0 || tried !== undefined) {
       const s = this.scratch;
@@ -214,6 +288,8 @@ export class Route {
       // The unfiltered array lets consistent-hash skip its membership checks.
       if (s.length < all.length) candidates = s;
     }
+    const zone = selection?.zone;
+    if (zone !== undefined) candidates = this.preferZone(candidates, zone, selection?.zoneSpillInFlight);
     const ctx = this.ctx;
     ctx.now = now;
     ctx.key = key;

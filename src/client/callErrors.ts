@@ -58,7 +58,7 @@ export function giveUpError(call: GiveUpContext, records: AttemptRecord[], reaso
     case "bad-reply":
       return new BadReplyError(`${name}: ${last.message ?? "invalid reply"}`, service, endpoint, records);
     case "rejected":
-      return new UnavailableError(`${name}: every live instance is ejected (circuit open); ${tries} made`, service, endpoint, records);
+      return new UnavailableError(`${name}: ${last.message ?? "every live instance is ejected (circuit open)"}; ${tries} made`, service, endpoint, records);
     default:
       return new UnavailableError(`${name}: ${describe(last)} after ${tries}${why}`, service, endpoint, records);
   }

@@ -3,6 +3,8 @@
  * Pure; throws `TypeError`/`RangeError` on invalid input, which the executor reports as
  * `BadRequestError` without sending anything.
  */
+import { checkZone, compileSelector, type CompiledSelector } from "../protocol/index.js";
+import type { Selection } from "./InstanceRouter.js";
 import { RetryPolicy, type BackoffOptions } from "./RetryPolicy.js";
 import { isStrategyName, type RandomSource, type StrategyName } from "./strategies/index.js";
 import type { CallOptions } from "./types.js";
@@ -14,6 +16,10 @@ export interface CallDefaults {
   deadlineMs: number;
   maxAttempts: number;
   backoff: Required<BackoffOptions>;
+  /** The caller's zone: instances of this zone are preferred (none: no preference). */
+  zone?: string | undefined;
+  /** In-flight requests at which a local-zone instance counts as overloaded (spill-over to other zones). */
+  zoneSpillInFlight?: number | undefined;
 }
 
 /** A call's effective settings. */
@@ -25,6 +31,30 @@ export interface ResolvedCallOptions {
   key: string | undefined;
   idempotent: boolean;
   headers: CallOptions["headers"];
+  /** Selectors and zone preference of the call (undefined: any instance). */
+  selection: Selection | undefined;
+}
+
+/** Compiled selectors by their text, so a call with a version range does not parse it every time. */
+export class SelectorCache {
+  private readonly compiled = new Map<string, CompiledSelector | undefined>();
+  constructor(private readonly max = 256) {}
+
+  /** The compiled selector of a call's `version`/`tags` (throws InvalidSelectorError, a TypeError). */
+  get(version: string | undefined, tags: readonly string[] | undefined): CompiledSelector | undefined {
+    if (version === undefined && tags === undefined) return undefined;
+    const text = `${typeof version === "string" ? version : "\u0000"}\u0001${Array.isArray(tags) ? tags.join("\u0001") : "\u0000"}`;
+    if (this.compiled.has(text)) return this.compiled.get(text);
+    const sel = compileSelector({ version, tags }, { zone: false });
+    if (this.compiled.size >= this.max) this.compiled.clear();
+    this.compiled.set(text, sel);
+    return sel;
+  }
+}
+
+/** The zone-preference part of a selection, shared by every call that uses the client's defaults. */
+export function defaultSelection(defaults: CallDefaults): Selection | undefined {
+  return defaults.zone === undefined ? undefined : { zone: defaults.zone, zoneSpillInFlight: defaults.zoneSpillInFlight };
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -44,6 +74,7 @@ export function resolveCallOptions(
   defaultPolicy: RetryPolicy,
   random: RandomSource,
   opts: CallOptions | undefined,
+  selectors: SelectorCache = new SelectorCache(),
 ): ResolvedCallOptions {
   if (opts === undefined) {
     return {
@@ -54,6 +85,7 @@ export function resolveCallOptions(
       key: undefined,
       idempotent: false,
       headers: undefined,
+      selection: defaultSelection(defaults),
     };
   }
   let strategy = defaults.strategy;
@@ -74,6 +106,12 @@ export function resolveCallOptions(
       random,
     );
   }
+  let selection = defaultSelection(defaults);
+  const selector = selectors.get(opts.version, opts.tags);
+  if (selector !== undefined || opts.zone !== undefined) {
+    const zone = opts.zone === undefined ? defaults.zone : checkZone(opts.zone);
+    selection = { filters: selector ? [selector] : undefined, zone, zoneSpillInFlight: defaults.zoneSpillInFlight };
+  }
   return {
     strategy,
     timeoutMs,
@@ -82,5 +120,6 @@ export function resolveCallOptions(
     key: opts.key !== undefined && opts.key !== null ? String(opts.key) : undefined,
     idempotent: opts.idempotent === true,
     headers: opts.headers,
+    selection,
   };
 }

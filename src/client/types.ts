@@ -53,6 +53,19 @@ export interface CallOptions {
   idempotent?: boolean;
   /** Extra request headers. */
   headers?: MsgHdrs | Record<string, string>;
+  /**
+   * Only instances whose version satisfies this semver range (`^2.1.0`, `1.x`, `2.0.0-canary`).
+   * When no live instance matches, the call fails at once with UnavailableError (it never goes to the
+   * queue group, which would ignore the range).
+   */
+  version?: string;
+  /** Only instances carrying every one of these tags. */
+  tags?: string[];
+  /**
+   * Preferred zone (default: the client's `zone`): instances of this zone are used while one of them
+   * is admitted and not overloaded; others only then. A preference, not a filter.
+   */
+  zone?: string;
 }
 
 /** Node-style callback of the callback form of `call`. */
@@ -82,6 +95,13 @@ export type ClientOptions = NatsSource & {
   failurePenaltyMs?: number;
   /** Ring points per instance for `consistent-hash` (default 160). */
   virtualNodes?: number;
+  /** This client's zone: calls prefer instances announced with the same `zone` (see CallOptions.zone). */
+  zone?: string;
+  /**
+   * Requests in flight at which an instance of the preferred zone counts as overloaded, so calls spill
+   * over to other zones (default: off; instances that answer OVERLOADED are spilled over on retry anyway).
+   */
+  zoneSpillInFlight?: number;
   /**
    * Where live instances come from. Default: a RegistryCache on the client's connection. `false`:
    * none — every call goes to the queue-group subject and NATS balances.
@@ -117,7 +137,7 @@ export interface GiveUpEvent {
   outcome: AttemptOutcome;
   attempts: number;
   /** Why no further attempt was made. */
-  reason: "not-retryable" | "max-attempts" | "deadline" | "budget" | "ejected";
+  reason: "not-retryable" | "max-attempts" | "deadline" | "budget" | "ejected" | "no-match";
 }
 
 /** Counters of a client since it was created. */

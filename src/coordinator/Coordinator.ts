@@ -14,6 +14,7 @@ import {
   InvalidInputLog,
   ReplyGuard,
   Subjects,
+  compileSelector,
   createLogger,
   decodeMessage,
   encodeJson,
@@ -307,6 +308,13 @@ export class Coordinator {
     const filter: RegistryFilter = {};
     if (query.service !== undefined) filter.service = query.service;
     if (query.states !== undefined) filter.states = query.states;
+    try {
+      filter.selector = compileSelector(query);
+    } catch (err) {
+      this.invalid.record("registry-query", (err as Error).message, msg.subject);
+      this.replies.respondError(msg, "BAD_REQUEST", (err as Error).message);
+      return;
+    }
     const timed = this.opts.onQueryAnswered;
     const t0 = timed ? performance.now() : 0;
     const c0 = timed ? process.cpuUsage() : undefined;

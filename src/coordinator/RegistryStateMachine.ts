@@ -213,7 +213,8 @@ export class RegistryStateMachine {
   forEach(filter: RegistryFilter, fn: (entry: RegistryEntry) => void): void {
     const states = filter.states && filter.states.length > 0 ? filter.states : undefined;
     const visit = (m: Map<string, Entry>) => {
-      for (const e of m.values()) if (!states || states.includes(e.state)) fn(e);
+      const selector = filter.selector;
+      for (const e of m.values()) if ((!states || states.includes(e.state)) && (!selector || selector.matches(e.record))) fn(e);
     };
     if (filter.service !== undefined) {
       const m = this.services.get(filter.service);

@@ -1,5 +1,5 @@
 /** Public types of the coordinator: the registry state machine's inputs and outputs, and the coordinator's options. */
-import type { InstanceRecord, InstanceView, Logger, NatsSource } from "../protocol/index.js";
+import type { CompiledSelector, InstanceRecord, InstanceView, Logger, NatsSource } from "../protocol/index.js";
 
 /** Liveness of an instance as the registry derives it. `removed` only ever appears in a change, never in the registry. */
 export type InstanceState = InstanceView["state"];
@@ -88,6 +88,8 @@ export interface LoadedInstance {
 export interface RegistryFilter {
   service?: string;
   states?: readonly InstanceState[];
+  /** Only instances whose record this selector matches (version range, tags, zone). */
+  selector?: CompiledSelector | undefined;
 }
 
 /** Options of {@link createCoordinator}. Pass `nats` to share a connection, or connection settings to let it own one. */

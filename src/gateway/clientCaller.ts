@@ -34,6 +34,10 @@ export function clientCaller(client: Client, opts: ClientCallerOptions = {}): Ga
     async call(service, endpoint, payload, o) {
       const callOpts: CallOptions = { deadlineMs: o.deadlineMs, timeoutMs: Math.min(o.deadlineMs, o.timeoutMs ?? MAX_ATTEMPT_MS) };
       if (o.key !== undefined) callOpts.key = o.key;
+      if (o.version !== undefined) callOpts.version = o.version;
+      if (o.tags !== undefined) callOpts.tags = o.tags;
+      if (o.zone !== undefined) callOpts.zone = o.zone;
+      if (o.headers !== undefined) callOpts.headers = o.headers;
       const strategy = o.strategy ?? opts.strategy;
       if (strategy !== undefined && isStrategyName(strategy)) callOpts.strategy = strategy;
       if (o.idempotent ?? opts.idempotent) callOpts.idempotent = true;

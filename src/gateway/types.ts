@@ -14,6 +14,14 @@ export interface GatewayCallOptions {
   idempotent?: boolean;
   /** Balancing strategy of this call. */
   strategy?: StrategyName;
+  /** Only instances whose version satisfies this semver range. */
+  version?: string;
+  /** Only instances carrying every one of these tags. */
+  tags?: string[];
+  /** Preferred zone (spill-over to others when it has no admitted instance). */
+  zone?: string;
+  /** Extra request headers (e.g. `Sb-Canary: 1` for a traffic policy's override). */
+  headers?: Record<string, string>;
 }
 
 /**

@@ -44,3 +44,12 @@ export {
   type NatsSettings,
   type NatsSource,
 } from "./connection.js";
+export {
+  compileSelector,
+  checkVersionRange,
+  checkTags,
+  checkZone,
+  InvalidSelectorError,
+  type InstanceSelector,
+  type CompiledSelector,
+} from "./InstanceSelector.js";

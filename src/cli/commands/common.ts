@@ -1,7 +1,8 @@
 /** Options every command shares, and how a command turns them into settings and a connection. */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Subjects } from "../../protocol/index.js";
+import { Subjects, checkTags, checkVersionRange, checkZone } from "../../protocol/index.js";
+import { CliError } from "../CliError.js";
 import { connectForCli } from "../connect.js";
 import { parseDuration } from "../output.js";
 import { resolveSettings } from "../settings.js";
@@ -64,4 +65,17 @@ export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): (v
 /** An option whose value is a port number. */
 export function portOption(flags: string, description: string): Option {
   return new Option(flags, description).argParser(intArg("port", 0, 65535));
+}
+
+/** `--version`, `--tag` and `--zone` of `ls` and `call`, validated, as selector fields. */
+export function selectorOptions(opts: { version?: string; tag?: string; zone?: string }): { version?: string; tags?: string[]; zone?: string } {
+  const out: { version?: string; tags?: string[]; zone?: string } = {};
+  try {
+    if (opts.version !== undefined) out.version = checkVersionRange(opts.version);
+    if (opts.tag !== undefined) out.tags = checkTags(opts.tag.split(",").map((t) => t.trim()).filter(Boolean));
+    if (opts.zone !== undefined) out.zone = checkZone(opts.zone);
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import { RegistryRequestError, RegistryUnavailableError, requestSnapshot } from 
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
 import { colorState, formatDuration, out, printJsonLine, table } from "../output.js";
-import { durationArg, open, withCommonOptions } from "./common.js";
+import { durationArg, open, selectorOptions, withCommonOptions } from "./common.js";
 
 const STATES = ["up", "suspect", "down", "removed"] as const;
 type State = (typeof STATES)[number];
@@ -37,6 +37,7 @@ export function renderInstances(snapshot: RegistrySnapshot, now: number): string
     formatDuration(now - v.instance.startedAt),
     String(v.inFlight),
     v.instance.version,
+    v.instance.zone ?? "-",
     v.state === "up" ? formatDuration(now - v.lastSeen) + " ago" : `${formatDuration(now - v.since)} ${v.state}`,
     v.instance.address ?? v.instance.endpoints.join(","),
   ]);
@@ -50,7 +51,7 @@ export function renderInstances(snapshot: RegistrySnapshot, now: number): string
     .map(([name, counts]) => `${out.bold(name)} ${STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(", ")}`)
     .join("; ");
   return [
-    table(["SERVICE", "INSTANCE", "STATE", "AGE", "LOAD", "VERSION", "SEEN", "ENDPOINTS/ADDRESS"], rows),
+    table(["SERVICE", "INSTANCE", "STATE", "AGE", "LOAD", "VERSION", "ZONE", "SEEN", "ENDPOINTS/ADDRESS"], rows),
     "",
     `${views.length} instance${views.length === 1 ? "" : "s"} of ${services.size} service${services.size === 1 ? "" : "s"}: ${summary}` +
       out.dim(` (revision ${snapshot.revision}, coordinator ${snapshot.coordinator})`),
@@ -69,14 +70,23 @@ export function lsCommand(): Command {
     .description("list services and their instances: state, age, load (asks a coordinator)")
     .argument("[service]", "only this service")
     .option("--state <states>", "only these states, comma-separated (up, suspect, down, removed)")
+    .option("--version <range>", "only instances whose version satisfies this semver range (e.g. ^2.1.0, 1.x)")
+    .option("--tag <tags>", "only instances carrying every one of these tags, comma-separated")
+    .option("--zone <zone>", "only instances of this zone")
     .addOption(new Option("--timeout <duration>", "how long to wait for a coordinator").default(3000, "3s").argParser(durationArg()));
-  withCommonOptions(cmd, ["switchboard ls", "switchboard ls echo --state up,suspect", "switchboard ls --json | jq '.instances[].instance.id'"]);
-  cmd.action(async (service: string | undefined, opts: { state?: string; timeout: number }) => {
+  withCommonOptions(cmd, [
+    "switchboard ls",
+    "switchboard ls echo --state up,suspect",
+    "switchboard ls orders --version '^2.1.0' --tag gpu --zone eu-1",
+    "switchboard ls --json | jq '.instances[].instance.id'",
+  ]);
+  cmd.action(async (service: string | undefined, opts: { state?: string; timeout: number; version?: string; tag?: string; zone?: string }) => {
+    const selection = selectorOptions(opts);
     const states = opts.state ? parseStates(opts.state) : undefined;
     if (service !== undefined && !isToken(service)) throw new CliError(`invalid service name ${JSON.stringify(service)}: use 1-64 letters, digits, '_' or '-'`, 2);
     const { settings, subjects, nc } = await open(cmd, "ls");
     try {
-      const query: { service?: string; states?: State[] } = {};
+      const query: { service?: string; states?: State[]; version?: string; tags?: string[]; zone?: string } = { ...selection };
       if (service) query.service = service;
       if (states) query.states = states;
       const snapshot = await requestSnapshot(nc, subjects, query, opts.timeout).catch(registryError);
