@@ -12,6 +12,7 @@ export const SUITES = {
   heartbeat: () => import("./heartbeat.js"),
   alerts: () => import("./alerts.js"),
   failover: () => import("./failover.js"),
+  fleet: () => import("./fleet.js"),
 } as const;
 export type SuiteName = keyof typeof SUITES;
 

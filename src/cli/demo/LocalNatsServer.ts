@@ -109,6 +109,8 @@ export interface LocalNatsOptions {
    * its own (a benchmark) passes false, so that Ctrl-C ends the server together with it.
    */
   detached?: boolean;
+  /** Serve nats-server's HTTP monitoring endpoints (`/varz`, `/connz`…) on this loopback port (default: none). */
+  monitorPort?: number;
 }
 
 const VERSION_LINE = /Version:\s+(\S+)/;
@@ -127,6 +129,7 @@ export async function startLocalNats(bin: string | undefined, opts: LocalNatsOpt
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const args = ["-a", "127.0.0.1", "-p", String(port), "-n", `switchboard-${process.pid}`, ...(jetstream ? ["-js", "-sd", storeDir] : [])];
+    if (opts.monitorPort !== undefined) args.push("-m", String(opts.monitorPort));
     const child = spawn(bin, args, {
       stdio: ["ignore", "pipe", "pipe"],
       detached: opts.detached ?? true,
