@@ -40,7 +40,7 @@ export type { ReplyGuard, ReplyOutcome, ReplyStats } from "./protocol/ReplyGuard
 // ── Agent: what a service instance runs ───────────────────────────────────────────────────────────────────
 export { createAgent, Agent } from "./agent/Agent.js";
 export type { Endpoint, EndpointStats } from "./agent/EndpointServer.js";
-export type { AgentOptions, EndpointOptions, Handler, RequestContext, RequestObservation } from "./agent/types.js";
+export type { AgentOptions, DrainOptions, EndpointOptions, Handler, RequestContext, RequestObservation } from "./agent/types.js";
 export {
   DEFAULT_LATENCY_BUCKETS_MS,
   type AgentMetricsApi,

@@ -22,7 +22,7 @@ import {
 import { EndpointServer, type Endpoint } from "./EndpointServer.js";
 import { serveMicroDiscovery } from "./MicroDiscovery.js";
 import { AgentMetrics, MetricsPublisher, type AgentMetricsApi } from "./metrics/index.js";
-import type { AgentOptions, EndpointOptions, Handler, RequestObservation } from "./types.js";
+import type { AgentOptions, DrainOptions, EndpointOptions, Handler, RequestObservation } from "./types.js";
 
 /** A running (or not yet started) service instance. Create with {@link createAgent}. */
 export class Agent {
@@ -52,6 +52,9 @@ export class Agent {
   private announceTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private state: "new" | "running" | "stopping" | "stopped" = "new";
+  /** Health status sent in heartbeats: `draining` from {@link drain} on. */
+  private healthStatus: "ok" | "draining" = "ok";
+  private draining: Promise<void> | undefined;
   private readonly lifecycle: Array<{ start?: () => void | Promise<void>; stop?: () => void | Promise<void> }> = [];
 
   constructor(private readonly opts: AgentOptions) {
@@ -203,8 +206,76 @@ export class Agent {
   }
 
   /**
+   * Graceful shutdown without failed calls (rolling restarts, SIGTERM):
+   *
+   * 1. announces `draining` at once (a heartbeat with that status; the heartbeats that follow keep it);
+   * 2. keeps serving while the registry publishes the change (it waits for the leader's event saying
+   *    this instance is draining, at most `confirmMs`), then `settleMs` more, so that every client has
+   *    applied the event and the requests they had already sent have arrived; clients stop routing
+   *    new balanced calls to it as soon as they see the event;
+   * 3. then {@link stop}s: leaves, unsubscribes (a request sent after that gets "no responders", which
+   *    every client retries at once elsewhere, idempotent or not), and waits for the requests in
+   *    flight until the deadline.
+   *
+   * The whole drain takes at most `deadlineMs` (default 10 s). Idempotent: a second call returns the
+   * same promise. Library users call it on SIGTERM themselves (`process.once("SIGTERM", () =>
+   * agent.drain())`); the services the CLI runs do so by default.
+   */
+  drain(opts: DrainOptions = {}): Promise<void> {
+    this.draining ??= this.drainOnce(opts);
+    return this.draining;
+  }
+
+  private async drainOnce(opts: DrainOptions): Promise<void> {
+    if (this.state !== "running") return;
+    const deadlineMs = opts.deadlineMs ?? 10_000;
+    const started = Date.now();
+    const confirmMs = Math.min(opts.confirmMs ?? 2 * this.heartbeatMs + 1000, deadlineMs / 2);
+    const settleMs = Math.min(opts.settleMs ?? 250, deadlineMs / 4);
+    this.log.info({ deadlineMs }, "draining: announcing, then finishing the requests in flight");
+    const confirmed = this.registryConfirmsDraining(confirmMs);
+    this.healthStatus = "draining";
+    this.heartbeat();
+    const seen = await confirmed;
+    if (!seen) this.log.warn({ confirmMs }, "no registry event confirmed the draining status in time; stopping anyway");
+    await new Promise((r) => setTimeout(r, settleMs));
+    await this.stop(Math.max(0, deadlineMs - (Date.now() - started)));
+  }
+
+  /**
+   * Resolves true when the registry's events say this instance is draining (or gone), false after
+   * `timeoutMs`. Only a signal to go on sooner: an event from someone else cannot do more harm than
+   * ending the wait early (callers then get "no responders" and retry elsewhere).
+   */
+  private async registryConfirmsDraining(timeoutMs: number): Promise<boolean> {
+    const nc = this.nc;
+    let sub: Subscription | undefined;
+    try {
+      return await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        sub = nc.subscribe(this.subjects.registryEvents, {
+          callback: (err, msg) => {
+            if (err) return;
+            const d = decodeMessage("registry-event", msg.data);
+            if (!d.ok || d.value.instance.instance.id !== this.id || d.value.instance.instance.service !== this.service) return;
+            if (d.value.instance.status === "draining" || d.value.type !== "up") {
+              clearTimeout(timer);
+              resolve(true);
+            }
+          },
+        });
+      });
+    } catch (err) {
+      this.log.warn({ err }, "could not watch registry events while draining");
+      return false;
+    } finally {
+      sub?.unsubscribe();
+    }
+  }
+
+  /**
    * Leaves the registry, stops taking requests, waits (up to `timeoutMs`) for those in flight, and
-   * closes the connection if the agent opened it.
+   * closes the connection if the agent opened it. For a shutdown without failed calls use {@link drain}.
    */
   async stop(timeoutMs = 5000): Promise<void> {
     if (this.state !== "running") return;
@@ -267,7 +338,7 @@ export class Agent {
       seq: ++this.seq,
       sentAt: Date.now(),
       inFlight: this.server.inFlight,
-      status: "ok",
+      status: this.healthStatus,
     };
     try {
       this.connection.publish(this.subjects.heartbeat(this.service, this.id), encodeJson(hb));

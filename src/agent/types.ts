@@ -35,6 +35,16 @@ export type AgentOptions = NatsSource & {
   logger?: Logger;
 };
 
+/** Options of `agent.drain()`. */
+export interface DrainOptions {
+  /** Longest the whole drain may take, in ms (default 10 000); requests still running then are abandoned. */
+  deadlineMs?: number;
+  /** Longest wait for the registry event confirming `draining`, in ms (default 2 heartbeats + 1 s). */
+  confirmMs?: number;
+  /** Time to keep serving after the confirmation, for requests already on their way, in ms (default 250). */
+  settleMs?: number;
+}
+
 /** Per-endpoint options. */
 export interface EndpointOptions {
   /** Concurrent requests this endpoint takes before answering OVERLOADED (default: the agent's maxInFlight). */

@@ -19,6 +19,7 @@ export interface DemoServiceOptions {
   healthPort?: number;
   id?: string;
   stdinLifeline?: boolean;
+  drain: number;
 }
 
 /** Builds the `demo-service` command. */
@@ -30,6 +31,11 @@ export function demoServiceCommand(): Command {
     .addOption(new Option("--delay <ms>", "fixed handler delay in ms").default(0).argParser(intArg("--delay", 0, 60_000)))
     .addOption(new Option("--jitter <ms>", "extra random handler delay, 0..ms").default(0).argParser(intArg("--jitter", 0, 60_000)))
     .option("--id <id>", "instance id (default a random UUID)")
+    .addOption(
+      new Option("--drain <duration>", "on SIGTERM/SIGINT: announce draining, finish requests in flight within this time, then leave (0: stop at once)")
+        .default(10_000, "10s")
+        .argParser(durationArg()),
+    )
     .addOption(portOption("--health-port <port>", "serve GET /healthz on this port"))
     // For `switchboard demo`: stop when the parent closes our stdin (it died or is stopping us).
     .addOption(new Option("--stdin-lifeline", "stop when stdin closes").hideHelp());
@@ -73,7 +79,8 @@ export function demoServiceCommand(): Command {
         if (!settings.json) process.stdout.write(`READY ${agent.id}\n`);
         else printJsonLine({ event: "ready", service: opts.service, id: agent.id, pid: process.pid });
       },
-      stop: () => agent.stop(),
+      // A graceful drain by default: announce `draining`, let every client see it, finish in flight.
+      stop: () => (opts.drain > 0 ? agent.drain({ deadlineMs: opts.drain }) : agent.stop()),
       ...(opts.stdinLifeline
         ? {
             stopWhen: new Promise<string>((resolve) => {
