@@ -21,5 +21,5 @@ COPY --from=build /app/schemas ./schemas
 COPY bin ./bin
 RUN ln -s /app/bin/switchboard.js /usr/local/bin/switchboard
 USER node
-ENTRYPOINT ["node", "/app/bin/switchboard.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/bin/switchboard.js"]
 CMD ["--help"]

@@ -21,6 +21,7 @@ import { lsCommand } from "./commands/ls.js";
 import { notifierCommand } from "./commands/notifier.js";
 import { demoCommand } from "./commands/demo.js";
 import { watchCommand } from "./commands/watch.js";
+import { relaunchWithNodeFlags } from "./nodeFlags.js";
 
 /** The package version, read from package.json (found from src/cli or dist/src/cli). */
 function packageVersion(): string {
@@ -117,7 +118,8 @@ function isEntryPoint(): boolean {
 export async function run(argv: string[] = process.argv): Promise<never> {
   // The process entry decides the components' log level (library code never reads the environment).
   setDefaultLogLevel(process.env.SB_LOG_LEVEL);
-  const code = await main(argv);
+  const relaunched = relaunchWithNodeFlags(argv, process.env.SB_NO_REEXEC === "1");
+  const code = relaunched ? await relaunched : await main(argv);
   process.exit(code);
 }
 
