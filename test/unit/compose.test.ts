@@ -154,7 +154,8 @@ describe("Dockerfile", () => {
     expect(text).toMatch(/RUN npm ci/);
     expect(text).toMatch(/npm run build/);
     expect(text).toMatch(/COPY --from=build \/app\/dist/);
-    expect(text).toMatch(/ENTRYPOINT \["node", "\/app\/bin\/switchboard\.js"\]/);
+    // The coordinator's young-generation flag (src/cli/nodeFlags.ts), so no relaunch is needed in the image.
+    expect(text).toMatch(/ENTRYPOINT \["node", "--max-semi-space-size=4", "\/app\/bin\/switchboard\.js"\]/);
     expect(text).toMatch(/^USER node/m);
   });
   it("copies only files that exist in the repository", () => {
