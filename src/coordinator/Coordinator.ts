@@ -19,6 +19,8 @@ import {
   decodeMessage,
   encodeJson,
   openNats,
+  StateSigner,
+  StateVerifier,
   type InstanceView,
   type Logger,
   type RegisterReply,
@@ -28,16 +30,21 @@ import {
   type Sync,
 } from "../protocol/index.js";
 import { HeartbeatIngest } from "./HeartbeatIngest.js";
+import { judgeLeaderEvent, type LeaderKnowledge } from "./LeaderEventCheck.js";
 import { LeaderPersistence } from "./LeaderPersistence.js";
 import { Leadership } from "./Leadership.js";
 import { leaseBucketName, registrationId } from "./names.js";
 import { registrationRecord } from "./registrationRecord.js";
 import { RegistryStateMachine } from "./RegistryStateMachine.js";
-import { encodeSnapshot } from "./SnapshotEncoder.js";
+import { encodeSnapshot, type SnapshotHeader } from "./SnapshotEncoder.js";
 import { SyncLimiter } from "./SyncLimiter.js";
 import type { CoordinatorOptions, CoordinatorStats, LeadershipChange, RegistryChange, RegistryFilter } from "./types.js";
 
 const EMPTY_QUERY: RegistryQuery = { v: 1 };
+/** Events of a newer term held while the lease is re-read (beyond this, they are dropped: the lease read settles it). */
+const MAX_PENDING_EVENTS = 1024;
+/** Smallest pause between two lease reads caused by events. */
+const LEASE_REFRESH_SPACING_MS = 250;
 
 /** A subscription to a coordinator event; `dispose()` removes the listener. */
 export interface CoordinatorListener {
@@ -52,6 +59,8 @@ export class Coordinator {
   readonly subjects: Subjects;
   /** Refused input, counted per kind. */
   readonly invalid: InvalidInputLog;
+  /** Well-formed registry events refused because they do not come from the current leader (or are unsigned), counted per reason. */
+  readonly untrusted: InvalidInputLog;
   /** The registry (read it; the coordinator alone feeds it). */
   readonly registry: RegistryStateMachine;
 
@@ -76,9 +85,13 @@ export class Coordinator {
   private eventsPublished = 0;
   private readonly changeListeners = new Set<(c: RegistryChange) => void>();
   private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
-  private warnedRivalLeader = 0;
   /** Reply-subject policy and never-throwing replies for queries and registrations. */
   private readonly replies: ReplyGuard;
+  private readonly signer: StateSigner | undefined;
+  private readonly verifier: StateVerifier | undefined;
+  private pendingEvents: RegistryEvent[] = [];
+  private leaseRefresh: Promise<void> | undefined;
+  private lastLeaseRefresh = 0;
 
   constructor(private readonly opts: CoordinatorOptions = {}) {
     this.id = opts.id ?? `coord-${uuidv4().slice(0, 8)}`;
@@ -87,6 +100,11 @@ export class Coordinator {
     this.log = (opts.logger ?? createLogger("coordinator")).child({ coordinator: this.id });
     this.invalid = new InvalidInputLog(this.log);
     this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
+    this.untrusted = new InvalidInputLog(this.log);
+    if (opts.signingSeed !== undefined) {
+      this.signer = new StateSigner(opts.signingSeed);
+      this.verifier = new StateVerifier([this.signer.publicKey, ...(opts.trustedSigners ?? [])]);
+    }
     this.registry = new RegistryStateMachine(opts);
     this.now = opts.now ?? Date.now;
     this.maxBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -121,6 +139,22 @@ export class Coordinator {
   /** The last registry revision this coordinator published or saw. */
   get currentRevision(): number {
     return this.revision;
+  }
+
+  /** The leadership term this coordinator leads in, or follows (0: none known, or no lease without JetStream). */
+  get term(): number {
+    return this.leadership?.term ?? 0;
+  }
+
+  /** The leader this coordinator follows (itself while leading; undefined when none is known). */
+  get leaderId(): string | undefined {
+    if (!this.leadership) return this.id;
+    return this.leader ? this.id : this.leadership.holder;
+  }
+
+  /** The public NKey this coordinator signs registry state with (undefined: unsigned). */
+  get signerPublicKey(): string | undefined {
+    return this.signer?.publicKey;
   }
 
   /** Calls `listener` for every change of this coordinator's registry (leader or not). */
@@ -318,20 +352,21 @@ export class Coordinator {
     const timed = this.opts.onQueryAnswered;
     const t0 = timed ? performance.now() : 0;
     const c0 = timed ? process.cpuUsage() : undefined;
-    const parts = encodeSnapshot(
-      this.registry,
-      filter,
-      { revision: this.revision, coordinator: this.id, leader: this.leader, at: this.now() },
-      this.nc.info?.max_payload ?? 1024 * 1024,
-    );
-    for (const p of parts) if (this.replies.respond(msg, p) !== "sent") break;
+    const parts = encodeSnapshot(this.registry, filter, this.snapshotHeader(), this.nc.info?.max_payload ?? 1024 * 1024);
+    for (const p of parts) {
+      const headers = this.signer && msg.reply ? this.signer.sign(msg.reply, p) : undefined;
+      if (this.replies.respond(msg, p, headers) !== "sent") break;
+    }
     if (timed) {
       const cpu = process.cpuUsage(c0);
       timed({ wallMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000, parts: parts.length });
     }
   }
 
-  /** Another coordinator's event: track the revision; a follower reconciles with it. */
+  /**
+   * A registry event: a follower applies the current leader's (see LeaderEventCheck); anything else is
+   * refused, counted and logged once per burst, and never changes the revision.
+   */
   private onEvent(msg: Msg): void {
     const d = decodeMessage("registry-event", msg.data, this.maxBytes + 4096);
     if (!d.ok) {
@@ -339,20 +374,74 @@ export class Coordinator {
       return;
     }
     const ev = d.value;
-    if (ev.coordinator === this.id) return;
-    if (ev.revision > this.revision) this.revision = ev.revision;
-    if (this.leader) {
-      // Two leaders for a moment (a lease expiring under a paused process): the lease settles it.
-      const now = this.now();
-      if (now - this.warnedRivalLeader > 10_000) {
-        this.warnedRivalLeader = now;
-        this.log.warn({ other: ev.coordinator }, "another coordinator publishes registry events while this one leads");
+    if (this.verifier && ev.coordinator !== this.id) {
+      const why = this.verifier.verify(msg.subject, msg.data, msg.headers);
+      if (why) {
+        this.untrusted.record("registry-event", `${why} event (revision ${ev.revision}, coordinator ${JSON.stringify(ev.coordinator)})`, msg.subject);
+        return;
       }
-      void this.leadership?.step();
-      return;
     }
-    const c = this.registry.applyLeaderEvent(ev.type, ev.instance, ev.at, this.now());
-    if (c) this.emit(c);
+    this.judgeEvent(ev, true);
+  }
+
+  private knowledge(): LeaderKnowledge {
+    const l = this.leadership;
+    return {
+      self: this.id,
+      leading: this.leader,
+      holder: l ? l.holder : this.id,
+      term: l ? l.term : 0,
+      revision: this.revision,
+      leaseRevision: l ? l.observedRevision : 0,
+    };
+  }
+
+  private judgeEvent(ev: RegistryEvent, first: boolean): void {
+    const verdict = judgeLeaderEvent(ev, this.knowledge());
+    switch (verdict) {
+      case "own":
+        return;
+      case "apply": {
+        if (ev.revision > this.revision) this.revision = ev.revision;
+        const c = this.registry.applyLeaderEvent(ev.type, ev.instance, ev.at, this.now());
+        if (c) this.emit(c);
+        return;
+      }
+      case "rival":
+        // Two leaders for a moment (a lease expiring under a paused process), or a forgery: the lease settles it.
+        void this.refreshLease();
+        break;
+      case "newer-term":
+        if (first && this.pendingEvents.length < MAX_PENDING_EVENTS) {
+          // A new leader, most likely: hold the event until the lease is read again, then judge it once more.
+          this.pendingEvents.push(ev);
+          void this.refreshLease().then(() => this.drainPending());
+          return;
+        }
+        break;
+    }
+    const why = verdict === "revision-jump" ? "revision jump" : verdict === "rival" ? "another coordinator's event while this one leads" : "not the current leader";
+    this.untrusted.record(
+      "registry-event",
+      `${why}: revision ${ev.revision}, term ${ev.term}, coordinator ${JSON.stringify(ev.coordinator)} (lease: ${this.leadership?.holder ?? "none"}, term ${this.term}, revision ${this.revision})`,
+    );
+  }
+
+  private drainPending(): void {
+    const pending = this.pendingEvents;
+    this.pendingEvents = [];
+    for (const ev of pending) this.judgeEvent(ev, false);
+  }
+
+  /** Re-reads the lease (at most every LEASE_REFRESH_SPACING_MS, whatever the rate of events asking for it). */
+  private refreshLease(): Promise<void> {
+    const l = this.leadership;
+    if (!l) return Promise.resolve();
+    const now = this.now();
+    if (this.leaseRefresh && now - this.lastLeaseRefresh < LEASE_REFRESH_SPACING_MS) return this.leaseRefresh;
+    this.lastLeaseRefresh = now;
+    this.leaseRefresh = l.step();
+    return this.leaseRefresh;
   }
 
   /** True when `subject` is `<prefix>.<kind>.<service>.<id>`. */
@@ -377,9 +466,12 @@ export class Coordinator {
 
   private publish(c: RegistryChange): void {
     const v = c.view.instance;
-    const event: RegistryEvent = { v: 1, revision: ++this.revision, type: c.type, at: c.at, coordinator: this.id, instance: c.view };
+    const event: RegistryEvent = { v: 1, revision: ++this.revision, term: this.term, type: c.type, at: c.at, coordinator: this.id, instance: c.view };
     try {
-      this.nc.publish(this.subjects.registryEvents, encodeJson(event));
+      const subject = this.subjects.registryEvents;
+      const body = encodeJson(event);
+      if (this.signer) this.nc.publish(subject, body, { headers: this.signer.sign(subject, body) });
+      else this.nc.publish(subject, body);
       this.eventsPublished++;
     } catch (err) {
       this.log.warn({ err }, "could not publish registry event");
@@ -481,7 +573,14 @@ export class Coordinator {
   snapshot(filter: RegistryFilter = {}): RegistrySnapshot {
     const instances: InstanceView[] = [];
     this.registry.forEach(filter, (e) => instances.push(this.registry.view(e)));
-    return { v: 1, revision: this.revision, coordinator: this.id, leader: this.leader, at: this.now(), instances };
+    return { ...this.snapshotHeader(), v: 1, instances };
+  }
+
+  private snapshotHeader(): SnapshotHeader {
+    const h: SnapshotHeader = { revision: this.revision, coordinator: this.id, leader: this.leader, term: this.term, at: this.now() };
+    const leaderId = this.leaderId;
+    if (leaderId !== undefined) h.leaderId = leaderId;
+    return h;
   }
 
   /** Counters: inputs, refusals, events, persistence. */
@@ -498,6 +597,8 @@ export class Coordinator {
       eventsPublished: this.eventsPublished,
       invalid: this.invalid.snapshot(),
       invalidTotal: this.invalid.total,
+      untrusted: this.untrusted.snapshot(),
+      untrustedTotal: this.untrusted.total,
       persisted: this.store?.counters.written ?? 0,
       persistFailures: this.store?.counters.failed ?? 0,
     };

@@ -8,6 +8,7 @@
  * Why: heartbeats are the coordinator's one high-rate input, and this avoids decoding the body to a
  * string and building an object per message; only the two short names become strings.
  */
+import { MAX_IN_FLIGHT } from "./heartbeatCheck.js";
 import type { HealthStatus } from "./types.js";
 
 /** The fields of a heartbeat; one object is reused for every message. */
@@ -101,7 +102,8 @@ export function parseCanonicalHeartbeat(data: Uint8Array, out: HeartbeatFields):
   const sentAt = readCount(data, numberEnd + SENT_AT.length);
   if (sentAt < 0 || !matches(data, numberEnd, IN_FLIGHT)) return false;
   const inFlight = readCount(data, numberEnd + IN_FLIGHT.length);
-  if (inFlight < 0 || !matches(data, numberEnd, STATUS)) return false;
+  // 15 digits stay below the bounds of seq and sentAt; inFlight's is lower (the general path refuses it).
+  if (inFlight < 0 || inFlight > MAX_IN_FLIGHT || !matches(data, numberEnd, STATUS)) return false;
   const s = numberEnd + STATUS.length;
   let status: HealthStatus;
   let end: number;

@@ -4,14 +4,13 @@
  * Acquire = `create` (fails while someone holds it); renew = `update` with the revision we wrote (a
  * compare-and-set: it fails if anyone else wrote since); graceful release = delete with that revision.
  * The lease value carries the leader's registry revision, so whoever leads next continues from it.
+ * The term of a leadership is the KV revision of the `create` that acquired it: assigned by the server,
+ * growing with every acquisition, and written into every renewal so that readers see it.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { decodeMessage, encodeJson, type CoordinatorLease, type Logger } from "../protocol/index.js";
-
-/** Key of the lease in its bucket. */
-const LEASE_KEY = "leader";
+import { LEASE_KEY, encodeJson, leaseFromEntry, type CoordinatorLease, type Logger } from "../protocol/index.js";
 
 /** Options of {@link Leadership}. */
 export interface LeadershipOptions {
@@ -36,8 +35,10 @@ export class Leadership {
   private stopped = false;
   /** Revision in the last lease value read or written. */
   observedRevision = 0;
-  /** Coordinator named by the last lease value read. */
+  /** Coordinator named by the last lease value read or written (undefined: nobody holds the lease). */
   holder: string | undefined;
+  /** Term of that holder (0 when nobody holds the lease). */
+  term = 0;
   /** The effective lease time: the bucket's max age (a bucket created earlier wins over the option). */
   readonly leaseMs: number;
 
@@ -90,6 +91,7 @@ export class Leadership {
 
   private value(): Uint8Array {
     const v: CoordinatorLease = { v: 1, coordinator: this.opts.id, revision: this.opts.revision(), at: this.opts.now() };
+    if (this.leader && this.term > 0) v.term = this.term;
     return encodeJson(v);
   }
 
@@ -114,6 +116,7 @@ export class Leadership {
       this.kvRevision = await this.kv.create(LEASE_KEY, this.value());
       this.lastRenewed = this.opts.now();
       this.holder = this.opts.id;
+      this.term = this.kvRevision;
       this.setLeader(true);
       return;
     } catch (err) {
@@ -124,13 +127,14 @@ export class Leadership {
     }
     // Someone holds it: remember their revision, so that we continue from it if we lead next.
     try {
-      const e = await this.kv.get(LEASE_KEY);
-      if (e && e.operation === "PUT") {
-        const d = decodeMessage("coordinator-lease", e.value);
-        if (d.ok) {
-          this.holder = d.value.coordinator;
-          if (d.value.revision > this.observedRevision) this.observedRevision = d.value.revision;
-        }
+      const lease = leaseFromEntry(await this.kv.get(LEASE_KEY));
+      if (lease) {
+        this.holder = lease.leader;
+        this.term = lease.term;
+        if (lease.revision > this.observedRevision) this.observedRevision = lease.revision;
+      } else {
+        this.holder = undefined;
+        this.term = 0;
       }
     } catch {
       // Next round.
@@ -140,6 +144,11 @@ export class Leadership {
   private setLeader(leader: boolean): void {
     if (leader === this.leader) return;
     this.leader = leader;
+    if (!leader) {
+      // Until the next read tells who leads now.
+      this.holder = undefined;
+      this.term = 0;
+    }
     this.opts.onChange(leader, this.observedRevision);
   }
 

@@ -32,6 +32,10 @@ class Entry implements RegistryEntry {
   since: number;
   lastSeen: number;
   seq = -1;
+  /** When `seq` was last accepted (bounds how far the next one may jump). */
+  seqAt = 0;
+  /** Last off-sequence seq heard (-1: none): a sequence that keeps counting from it replaces `seq`. */
+  altSeq = -1;
   inFlight = 0;
   status: HealthStatus = "ok";
   registered: boolean;
@@ -286,7 +290,7 @@ export class RegistryStateMachine {
     e.lastSeen = now;
     const recordChanged = !sameRecord(e.record, record);
     if (recordChanged) {
-      if (e.record.startedAt !== record.startedAt) e.seq = -1;
+      if (e.record.startedAt !== record.startedAt) e.seq = e.altSeq = -1;
       e.record = record;
       e.recordJson = undefined;
       e.recordBytes = -1;
@@ -309,8 +313,13 @@ export class RegistryStateMachine {
 
   /**
    * A heartbeat. Hot path: primitives in, no allocation unless something changes.
-   * Unknown instance → "unknown" (ask it to re-announce); seq not above the last → "stale", ignored.
-   * A suspect or down instance is revived; a new health status is a change.
+   * Unknown instance → "unknown" (ask it to re-announce). Any heartbeat on the instance's subject is
+   * proof of life (a suspect or down instance is revived); only one that continues the sequence updates
+   * seq, load and status. It continues the sequence when its seq is above the last accepted one by at
+   * most what the time since allows (two per interval, plus two): a forged or buggy seq (2^53 − 1, a big
+   * jump) is "stale" — counted, not adopted — and the real sequence goes on being accepted. A run of
+   * off-sequence heartbeats that counts by one (a restarted agent that did not announce) takes over the
+   * sequence at its second heartbeat, so no single message can stall the updates for longer than that.
    */
   heartbeat(service: string, id: string, seq: number, inFlight: number, status: HealthStatus, now: number): HeartbeatResult {
     const e = this.services.get(service)?.get(id);
@@ -318,27 +327,37 @@ export class RegistryStateMachine {
       this.counters.unknown++;
       return "unknown";
     }
-    if (seq <= e.seq) {
+    const inSequence = seq > e.seq && (e.seq < 0 || seq - e.seq <= 2 + Math.ceil((2 * (now - e.seqAt)) / e.record.heartbeatMs));
+    if (!inSequence && !(e.altSeq >= 0 && seq === e.altSeq + 1 && seq !== e.seq)) {
       this.counters.stale++;
-      return "stale";
+      e.altSeq = seq;
+      e.lastSeen = now;
+      if (e.state === "up") return "stale";
+      return this.revive(e, "heartbeat", now);
     }
     this.counters.heartbeats++;
     e.seq = seq;
+    e.seqAt = now;
+    e.altSeq = -1;
     e.lastSeen = now;
     e.inFlight = inFlight;
     if (e.state !== "up") {
-      const previous = e.state;
-      e.state = "up";
-      e.since = now;
       e.status = status;
-      this.schedule(e);
-      return this.change(e, previous, "heartbeat", now);
+      return this.revive(e, "heartbeat", now);
     }
     if (e.status !== status) {
       e.status = status;
       return this.change(e, "up", "status", now);
     }
     return "ok";
+  }
+
+  private revive(e: Entry, reason: "heartbeat", now: number): RegistryChange {
+    const previous = e.state;
+    e.state = "up";
+    e.since = now;
+    this.schedule(e);
+    return this.change(e, previous, reason, now);
   }
 
   /** A graceful goodbye: removed at once. Null for an instance the registry does not know. */
@@ -421,7 +440,7 @@ export class RegistryStateMachine {
     const previous = e.state;
     const recordChanged = !sameRecord(e.record, record);
     if (recordChanged) {
-      if (e.record.startedAt !== record.startedAt) e.seq = -1;
+      if (e.record.startedAt !== record.startedAt) e.seq = e.altSeq = -1;
       e.record = record;
       e.recordJson = undefined;
       e.recordBytes = -1;

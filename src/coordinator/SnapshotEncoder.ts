@@ -14,6 +14,10 @@ export interface SnapshotHeader {
   revision: number;
   coordinator: string;
   leader: boolean;
+  /** Term of the leader whose events the snapshot includes (0: none known). */
+  term: number;
+  /** That leader's id, when known. */
+  leaderId?: string;
   at: number;
 }
 
@@ -108,7 +112,8 @@ export function encodeSnapshot(
     sizes.push(size);
     total += size + 1;
   });
-  const head = `{"v":1,"revision":${header.revision},"coordinator":${JSON.stringify(header.coordinator)},"leader":${header.leader},"at":${header.at}`;
+  const leaderId = header.leaderId === undefined ? "" : `,"leaderId":${JSON.stringify(header.leaderId)}`;
+  const head = `{"v":1,"revision":${header.revision},"coordinator":${JSON.stringify(header.coordinator)},"leader":${header.leader},"term":${header.term}${leaderId},"at":${header.at}`;
   const headBytes = Buffer.byteLength(head);
   const budget = Math.max(1024, maxBytes - PART_OVERHEAD);
   const single = `,"instances":[`;

@@ -8,8 +8,13 @@ import type { Heartbeat } from "../protocol/index.js";
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
-function isCount(v: unknown): boolean {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0;
+/** The schema's bounds: seq ≤ 2^53 − 1, sentAt ≤ the largest date, inFlight ≤ 1 000 000. */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
+export const MAX_IN_FLIGHT = 1_000_000;
+
+function isCount(v: unknown, max: number): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
 }
 
 /** True when `value` is a valid heartbeat body. */
@@ -41,9 +46,9 @@ export function isHeartbeat(value: unknown): value is Heartbeat {
     TOKEN.test(o.id) &&
     typeof o.service === "string" &&
     TOKEN.test(o.service) &&
-    isCount(o.seq) &&
-    isCount(o.sentAt) &&
-    isCount(o.inFlight) &&
+    isCount(o.seq, MAX_SEQ) &&
+    isCount(o.sentAt, MAX_EPOCH_MS) &&
+    isCount(o.inFlight, MAX_IN_FLIGHT) &&
     (status === "ok" || status === "degraded" || status === "draining")
   );
 }

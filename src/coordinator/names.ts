@@ -14,10 +14,7 @@ export function registryBucketName(prefix: string): string {
   return `${bucketBase(prefix)}_registry`;
 }
 
-/** Bucket holding the leadership lease (its max age is the lease time). */
-export function leaseBucketName(prefix: string): string {
-  return `${bucketBase(prefix)}_coordinator_lease`;
-}
+export { leaseBucketName } from "../protocol/lease.js";
 
 /**
  * Id of an instance registered without an agent: UUID v5 of service name and address, so a

@@ -41,7 +41,7 @@ export interface RegistryChange {
   readonly at: number;
 }
 
-/** What a heartbeat did: nothing visible, ignored as stale, unknown instance, or a change (revival, status). */
+/** What a heartbeat did: nothing visible, off-sequence ("stale": proof of life only), unknown instance, or a change (revival, status). */
 export type HeartbeatResult = "ok" | "stale" | "unknown" | RegistryChange;
 
 /** One instance held by the registry. Read-only view of the state machine's entry. */
@@ -133,6 +133,15 @@ export type CoordinatorOptions = NatsSource &
      * query path reads no clock.
      */
     onQueryAnswered?: (timing: QueryTiming) => void;
+    /**
+     * NKey seed (`S…`) to sign registry events and snapshot parts with (ed25519, headers `Sb-Signer` and
+     * `Sb-Signature`); clients configured with its public key accept nothing else. Every coordinator of
+     * an installation uses the same seed (or lists the others' public keys in `trustedSigners`), and
+     * with a seed a coordinator also refuses unsigned events. Default: unsigned.
+     */
+    signingSeed?: string;
+    /** More public NKeys whose signed events a signing coordinator accepts (key rotation). */
+    trustedSigners?: readonly string[];
   };
 
 /** Counters of a running coordinator. */
@@ -143,7 +152,7 @@ export interface CoordinatorStats {
   instances: number;
   /** Heartbeats accepted. */
   heartbeats: number;
-  /** Heartbeats ignored because their seq was not above the last one seen. */
+  /** Heartbeats whose seq did not continue the sequence (not above the last, or jumping too far): proof of life only. */
   staleHeartbeats: number;
   /** Heartbeats from instances the registry does not know (answered with a targeted sync). */
   unknownHeartbeats: number;
@@ -153,6 +162,10 @@ export interface CoordinatorStats {
   invalid: Record<string, number>;
   /** Total refused input. */
   invalidTotal: number;
+  /** Well-formed registry events refused as not from the current leader and term, unsigned, or jumping, per kind. */
+  untrusted: Record<string, number>;
+  /** Total of those. */
+  untrustedTotal: number;
   /** Persistence: writes and purges done, and failures. */
   persisted: number;
   persistFailures: number;

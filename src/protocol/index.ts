@@ -53,3 +53,5 @@ export {
   type InstanceSelector,
   type CompiledSelector,
 } from "./InstanceSelector.js";
+export { LEASE_KEY, LeaseReader, leaseBucketName, leaseFromEntry, type LeaseRead, type LeaseState } from "./lease.js";
+export { SIGNATURE_HEADER, SIGNER_HEADER, StateSigner, StateVerifier, signedDigest } from "./signing.js";

@@ -25,11 +25,11 @@ export interface AlertAckReply {
    */
   known: boolean;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   at: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   until?: number;
   notifier: string;
@@ -44,7 +44,7 @@ export interface AlertAckReply {
      */
     severity: string;
     /**
-     * Milliseconds since the Unix epoch.
+     * Milliseconds since the Unix epoch (at most JavaScript's largest date).
      */
     startsAt: number;
   };
@@ -66,7 +66,7 @@ export interface AlertAck {
    */
   by: string;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   until?: number;
   comment?: string;
@@ -190,15 +190,15 @@ export interface AlertEvent {
   labels: StringMap;
   annotations: TextMap;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   activeAt?: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   startsAt: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   endsAt?: number;
   /**
@@ -270,7 +270,7 @@ export interface InstanceRecord {
   zone?: string;
   heartbeatMs: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   startedAt: number;
   /**
@@ -306,14 +306,20 @@ export interface InstanceView {
   instance: InstanceRecord;
   state: "up" | "suspect" | "down" | "removed";
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   since: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   lastSeen: number;
+  /**
+   * A heartbeat sequence number: at most 2^53 - 1.
+   */
   seq: number;
+  /**
+   * Requests being handled right now (at most 1 000 000).
+   */
   inFlight: number;
   status: "ok" | "degraded" | "draining";
 }
@@ -500,9 +506,16 @@ export interface CoordinatorLease {
    */
   v: 1;
   coordinator: string;
+  /**
+   * A registry revision: at most 2^53 - 1, where revision + 1 is still exact.
+   */
   revision: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * The leader's term: the KV revision of the write that acquired the lease. Absent in that first write, whose own KV revision is the term.
+   */
+  term?: number;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   at: number;
 }
@@ -891,15 +904,15 @@ export interface Heartbeat {
    */
   service: string;
   /**
-   * Increases by one per heartbeat; a heartbeat with a seq not above the last one seen is stale and ignored.
+   * A heartbeat sequence number: at most 2^53 - 1.
    */
   seq: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   sentAt: number;
   /**
-   * Requests being handled right now (the instance's load).
+   * Requests being handled right now (at most 1 000 000).
    */
   inFlight: number;
   status: "ok" | "degraded" | "draining";
@@ -949,11 +962,11 @@ export interface MetricsSnapshot {
    */
   seq: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   sentAt: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   startedAt: number;
   /**
@@ -1127,7 +1140,7 @@ export interface MonitorSnapshot {
   v: 1;
   collector: string;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   at: number;
   windowMs: number;
@@ -1168,7 +1181,7 @@ export interface ServiceStats {
      */
     id: string;
     /**
-     * Milliseconds since the Unix epoch.
+     * Milliseconds since the Unix epoch (at most JavaScript's largest date).
      */
     lastSeen: number;
     stats: TrafficStats;
@@ -1237,11 +1250,11 @@ export interface ActiveAlert {
     [k: string]: string;
   };
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   activeAt: number;
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   startsAt?: number;
 }
@@ -1321,7 +1334,7 @@ export interface Register {
   tags?: string[];
 }
 /**
- * Published by the leading coordinator on <prefix>.registry.events for every state change, with a revision that grows by one per event.
+ * Published by the leading coordinator on <prefix>.registry.events for every state change, with a revision that grows by one per event. coordinator is the leader's id and term its leadership term (from the lease); receivers apply only events of the current leader and term whose revision is exactly the next one. With signing enabled the message carries Sb-Signer and Sb-Signature headers.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
  * via the `definition` "RegistryEvent".
@@ -1331,10 +1344,17 @@ export interface RegistryEvent {
    * Protocol version; every message carries "v": 1.
    */
   v: 1;
+  /**
+   * At most 2^53 - 1, where revision + 1 is still exact.
+   */
   revision: number;
+  /**
+   * A leadership term: the KV revision of the lease key written when the leader acquired it (0: no lease, a coordinator without JetStream).
+   */
+  term: number;
   type: "up" | "suspect" | "down" | "removed";
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   at: number;
   coordinator: string;
@@ -1370,7 +1390,7 @@ export interface RegistryQuery {
   zone?: string;
 }
 /**
- * Reply to a registry query. revision is the last registry-event revision this snapshot includes; apply events above it. A snapshot larger than the server's max_payload is sent as several replies to the same inbox, each with part (1..parts) and parts; the instances of all parts together are the snapshot.
+ * Reply to a registry query. revision is the last registry-event revision this snapshot includes; apply events above it. A snapshot larger than the server's max_payload is sent as several replies to the same inbox, each with part (1..parts) and parts; the instances of all parts together are the snapshot. Clients adopt a snapshot only when term and leaderId match the lease. With signing enabled every part carries Sb-Signer and Sb-Signature headers.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
  * via the `definition` "RegistrySnapshot".
@@ -1380,11 +1400,28 @@ export interface RegistrySnapshot {
    * Protocol version; every message carries "v": 1.
    */
   v: 1;
+  /**
+   * A registry revision: at most 2^53 - 1, where revision + 1 is still exact.
+   */
   revision: number;
+  /**
+   * The coordinator that answered.
+   */
   coordinator: string;
+  /**
+   * True when the answering coordinator holds the lease.
+   */
   leader: boolean;
   /**
-   * Milliseconds since the Unix epoch.
+   * A leadership term: the KV revision of the lease key written when the leader acquired it (0: no lease, a coordinator without JetStream).
+   */
+  term: number;
+  /**
+   * Id of that leader; absent when the answering coordinator knows no leader.
+   */
+  leaderId?: string;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   at: number;
   /**

@@ -27,11 +27,13 @@ export function servicePermissions(prefix: string, service: string): string {
 
 /**
  * Permissions of a caller (a client without an agent): request any service's endpoints, query and
- * watch the registry, receive replies on its inboxes. It can publish no instance event.
+ * watch the registry, read the coordinators' leadership lease (to verify registry state), receive
+ * replies on its inboxes. It can publish no instance event.
  */
 export function callerPermissions(prefix: string): string {
+  const leaseStream = `KV_${prefix.replace(/\./g, "_")}_coordinator_lease`;
   return `{
-      publish: { allow: ["${prefix}.inst.>", "${prefix}.svc.>", "${prefix}.registry.query"] }
+      publish: { allow: ["${prefix}.inst.>", "${prefix}.svc.>", "${prefix}.registry.query", "$JS.API.STREAM.MSG.GET.${leaseStream}"] }
       subscribe: { allow: ["_INBOX.>", "${prefix}.registry.events"] }
     }`;
 }

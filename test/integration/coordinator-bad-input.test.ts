@@ -34,9 +34,10 @@ describe("coordinator under bad input", () => {
     s = new Subjects(prefix);
     coordinator = createCoordinator({ servers: server.url, prefix, leaseMs: 600 });
     await coordinator.start();
-    // The flood below shares this process's event loop with the coordinator; a 1 s interval keeps that
-    // contention from looking like a missed heartbeat (this suite tests refusals, not failure detection).
-    agent = createAgent({ service: "echo", servers: server.url, prefix, heartbeatMs: 1000 });
+    // The flood below shares this process's event loop with the coordinator; a 2 s interval keeps that
+    // contention (on a loaded 2-core machine) from looking like a missed heartbeat (this suite tests
+    // refusals, not failure detection).
+    agent = createAgent({ service: "echo", servers: server.url, prefix, heartbeatMs: 2000 });
     agent.endpoint("echo", (p) => p);
     await agent.start();
     cache = await createRegistryCache({ servers: server.url, prefix }).start();

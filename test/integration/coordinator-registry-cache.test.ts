@@ -23,7 +23,7 @@ function view(id: string, state: InstanceView["state"] = "up", service = "svc"):
   };
 }
 function event(revision: number, id: string, type: InstanceView["state"], coordinator = "fake"): RegistryEvent {
-  return { v: 1, revision, type, at: Date.now(), coordinator, instance: view(id, type) };
+  return { v: 1, revision, term: 0, type, at: Date.now(), coordinator, instance: view(id, type) };
 }
 
 describe("registry cache", () => {
@@ -62,7 +62,17 @@ describe("registry cache", () => {
     return state;
   }
   const publish = (prefix: string, ev: RegistryEvent) => nc.publish(new Subjects(prefix).registryEvents, encodeJson(ev));
-  const snap = (revision: number, instances: InstanceView[]): RegistrySnapshot => ({ v: 1, revision, coordinator: "fake", leader: true, at: Date.now(), instances });
+  /** A snapshot of a coordinator without JetStream (term 0, its own leader): what the cache accepts when there is no lease bucket. */
+  const snap = (revision: number, instances: InstanceView[], coordinator = "fake"): RegistrySnapshot => ({
+    v: 1,
+    revision,
+    coordinator,
+    leader: true,
+    term: 0,
+    leaderId: coordinator,
+    at: Date.now(),
+    instances,
+  });
 
   it("starts without a coordinator (empty, not synced), and loads once one answers", async () => {
     const prefix = uniquePrefix();
@@ -99,7 +109,7 @@ describe("registry cache", () => {
     expect(fake.queries).toBe(1);
   });
 
-  it("reloads on a revision gap, and when another coordinator's revision goes backwards; ignores duplicates", async () => {
+  it("reloads on a revision gap, and when another coordinator publishes (never adopting its events); ignores duplicates", async () => {
     const prefix = uniquePrefix();
     let current = snap(10, [view("a")]);
     const fake = fakeCoordinator(prefix, () => current);
@@ -121,13 +131,16 @@ describe("registry cache", () => {
       ["x", "up"],
     ]);
 
-    publish(prefix, event(21, "x", "down", "leader-1"));
+    publish(prefix, event(21, "x", "down"));
     await waitFor(() => c.currentRevision === 21, { what: "event 21" });
-    // Another coordinator starts over at 3 (its registry was lost): reload.
-    current = snap(3, [view("a")]);
-    publish(prefix, event(3, "a", "up", "leader-2"));
+    // Another coordinator starts over at 3 (its registry was lost): its event is refused, not applied, and
+    // the cache reloads; the snapshot it gets now comes from that coordinator, so the cache follows it.
+    current = snap(3, [view("a")], "leader-2");
+    publish(prefix, event(3, "a", "down", "leader-2"));
     await waitFor(() => fake.queries === 3 && c.currentRevision === 3, { what: "reload after the reset" });
-    expect(c.all("svc").map((v) => v.instance.id)).toEqual(["a"]);
+    expect(c.stats().refusedEvents).toBe(1);
+    expect(c.leader).toEqual({ id: "leader-2", term: 0 });
+    expect(c.all("svc").map((v) => [v.instance.id, v.state])).toEqual([["a", "up"]]);
   });
 
   it("watch: onChange and an async iterator see every change in order; the iterator ends on close", async () => {

@@ -139,7 +139,7 @@ describe("parseCanonicalHeartbeat (the byte-level fast path)", () => {
       service: token,
       seq: count,
       sentAt: count,
-      inFlight: count,
+      inFlight: fc.integer({ min: 0, max: 1_000_000 }), // the schema's bound (larger loads are refused)
       status: fc.constantFrom("ok", "degraded", "draining"),
     });
     const obj = fc.oneof(fc.record({ v: value, id: value, service: value, seq: value, sentAt: value, inFlight: value, status: value }), valid);
@@ -185,7 +185,7 @@ describe("encodeSnapshot", () => {
     }
     return sm;
   }
-  const header = { revision: 42, coordinator: "c1", leader: true, at: 5 };
+  const header = { revision: 42, coordinator: "c1", leader: true, term: 7, leaderId: "c1", at: 5 };
 
   it("fits a small registry in one valid snapshot that matches the views", () => {
     const sm = filled(20);
@@ -196,7 +196,9 @@ describe("encodeSnapshot", () => {
     expect(d.ok).toBe(true);
     if (!d.ok) return;
     expect(d.value.part).toBeUndefined();
-    expect(d.value).toMatchObject({ revision: 42, coordinator: "c1", leader: true, at: 5 });
+    expect(d.value).toMatchObject({ revision: 42, coordinator: "c1", leader: true, term: 7, leaderId: "c1", at: 5 });
+    // Golden: the header bytes on the wire.
+    expect(parts[0]!.toString().startsWith('{"v":1,"revision":42,"coordinator":"c1","leader":true,"term":7,"leaderId":"c1","at":5,"instances":[')).toBe(true);
     expect(d.value.instances).toEqual([...sm.entries()].map((e) => sm.view(e)));
   });
 

@@ -6,10 +6,15 @@
  *
  * Consistency: it subscribes to events before asking for the snapshot and buffers them meanwhile, so
  * nothing published during the load is lost; events at or below the snapshot's revision are already in
- * it. A revision gap, a revision that goes backwards under another coordinator, or a reconnect makes it
- * reload the snapshot.
+ * it. A revision gap, a new term, or a reconnect makes it reload the snapshot.
+ *
+ * Trust: state comes only from the legitimate leader. Each load first reads the leadership lease (KV),
+ * then takes only a snapshot that names the lease's leader and term (answers by anyone else on the inbox
+ * are skipped); afterwards only that leader's events of that term with exactly the next revision are
+ * applied (EventGate). Anything else is counted, logged once per burst and answered with a reload, never
+ * adopted. With `signerPublicKeys`, every event and snapshot part must also carry a valid signature.
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   DEFAULT_PREFIX,
   InvalidInputLog,
@@ -17,18 +22,28 @@ import {
   createLogger,
   decodeMessage,
   openNats,
+  LeaseReader,
+  StateVerifier,
   type InstanceView,
+  type LeaseRead,
   type Logger,
   type RegistryEvent,
   type RegistrySnapshot,
 } from "../../protocol/index.js";
 import { ChangeQueue } from "./ChangeQueue.js";
+import { EventGate, type GateVerdict } from "./EventGate.js";
 import { queryRegistry } from "./queryRegistry.js";
 import type { CachedState, RegistryCacheChange, RegistryCacheOptions, RegistryCacheStats } from "./types.js";
 
 const EMPTY: readonly InstanceView[] = Object.freeze([]);
 /** Smallest pause between two snapshot loads caused by gaps, so a lagging coordinator cannot cause a reload storm. */
 const MIN_RESYNC_SPACING_MS = 100;
+/** Smallest pause between two loads caused by refused events, so forged events cannot cause a reload storm. */
+const SUSPICIOUS_RESYNC_SPACING_MS = 1000;
+/** How far a snapshot's revision may be ahead of the revision the leader last wrote into the lease. */
+const MAX_SNAPSHOT_AHEAD = 100_000;
+/** Retry delay while the lease names no leader (a failover in progress). */
+const NO_LEADER_RETRY_MS = 250;
 
 /** The instances of one service, with the `up` list cached until the service changes. */
 interface ServiceViews {
@@ -48,6 +63,8 @@ export class RegistryCache {
   readonly subjects: Subjects;
   /** Invalid events, counted. */
   readonly invalid: InvalidInputLog;
+  /** Well-formed events and snapshots refused as not from the current leader (or unsigned), counted per reason. */
+  readonly untrusted: InvalidInputLog;
 
   private readonly log: Logger;
   private connection: NatsConnection | undefined;
@@ -55,9 +72,10 @@ export class RegistryCache {
   private sub: Subscription | undefined;
   private readonly services = new Map<string, ServiceViews>();
   private count = 0;
-  private revision = 0;
-  /** Coordinator of the last applied event: a revision going backwards under another one means a reset. */
-  private lastEventCoordinator: string | undefined;
+  private readonly gate = new EventGate();
+  private lease: LeaseReader | undefined;
+  private readonly verifier: StateVerifier | undefined;
+  private suspiciousTimer: NodeJS.Timeout | undefined;
   private buffer: RegistryEvent[] | null = null;
   private syncing: Promise<boolean> | undefined;
   private again = false;
@@ -68,12 +86,14 @@ export class RegistryCache {
   private closed = false;
   private readonly listeners = new Set<(c: RegistryCacheChange) => void>();
   private readonly queues = new Set<ChangeQueue<RegistryCacheChange>>();
-  private readonly counters = { events: 0, gaps: 0, snapshots: 0, failedSyncs: 0 };
+  private readonly counters = { events: 0, gaps: 0, snapshots: 0, failedSyncs: 0, newTerms: 0, refusedEvents: 0, refusedSnapshots: 0 };
 
   constructor(private readonly opts: RegistryCacheOptions = {}) {
     this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = opts.logger ?? createLogger("registry-cache");
     this.invalid = new InvalidInputLog(this.log);
+    this.untrusted = new InvalidInputLog(this.log);
+    if (opts.signerPublicKeys !== undefined) this.verifier = new StateVerifier(opts.signerPublicKeys);
   }
 
   /** The NATS connection; throws before {@link start}. */
@@ -84,7 +104,13 @@ export class RegistryCache {
 
   /** Revision of the registry this cache reflects. */
   get currentRevision(): number {
-    return this.revision;
+    return this.gate.revision;
+  }
+
+  /** The leader and term the cache follows (undefined before the first verified snapshot). */
+  get leader(): { id: string; term: number } | undefined {
+    const id = this.gate.leader;
+    return id === undefined ? undefined : { id, term: this.gate.term };
   }
 
   /** True once a snapshot has been loaded. */
@@ -106,6 +132,7 @@ export class RegistryCache {
     const { nc, owned } = await openNats(this.opts.nats ? { nats: this.opts.nats } : { name: "sb-registry-cache", ...this.opts, nats: undefined });
     this.connection = nc;
     this.ownsConnection = owned;
+    this.lease = new LeaseReader(nc, this.subjects.prefix, this.opts.queryTimeoutMs ?? 2000);
     const maxBytes = this.opts.maxBytes ?? 64 * 1024 * 1024;
     this.sub = nc.subscribe(this.subjects.registryEvents, {
       callback: (err, msg) => {
@@ -115,9 +142,18 @@ export class RegistryCache {
           this.invalid.record("registry-event", d.error, msg.subject);
           return;
         }
+        if (this.verifier) {
+          const why = this.verifier.verify(msg.subject, msg.data, msg.headers);
+          if (why) {
+            // Not worth a reload: an unsigned message cannot mean anything here.
+            this.counters.refusedEvents++;
+            this.untrusted.record("registry-event", `${why} event (revision ${d.value.revision}, coordinator ${JSON.stringify(d.value.coordinator)})`, msg.subject);
+            return;
+          }
+        }
         try {
           if (this.buffer) this.buffer.push(d.value);
-          else this.applyEvent(d.value);
+          else this.onEvent(d.value);
         } catch (e) {
           this.log.error({ err: e }, "applying a registry event failed");
         }
@@ -182,7 +218,14 @@ export class RegistryCache {
 
   /** Counters. */
   stats(): RegistryCacheStats {
-    return { revision: this.revision, synced: this.isSynced, instances: this.count, ...this.counters, invalid: this.invalid.total };
+    return {
+      revision: this.gate.revision,
+      synced: this.isSynced,
+      instances: this.count,
+      ...this.counters,
+      invalid: this.invalid.total,
+      untrusted: this.untrusted.snapshot(),
+    };
   }
 
   /**
@@ -215,35 +258,71 @@ export class RegistryCache {
     if (this.closed) return false;
     this.lastSyncStarted = Date.now();
     this.buffer = this.buffer ?? [];
+    const lease = await this.lease!.read();
     let snapshot: RegistrySnapshot | undefined;
-    try {
-      snapshot = await queryRegistry(this.nc, this.subjects, {}, { timeoutMs: this.opts.queryTimeoutMs ?? 2000, maxBytes: this.opts.maxBytes });
-    } catch (err) {
+    let retryMs: number | undefined;
+    if (lease.kind === "leader" || lease.kind === "no-bucket") {
+      try {
+        snapshot = await queryRegistry(this.nc, this.subjects, {}, {
+          timeoutMs: this.opts.queryTimeoutMs ?? 2000,
+          maxBytes: this.opts.maxBytes,
+          accept: (part, msg) => this.snapshotProblem(lease, part, msg.subject, msg.data, msg.headers),
+          onRejected: (why, part) => {
+            this.counters.refusedSnapshots++;
+            this.untrusted.record("registry-snapshot", `${why} (revision ${part.revision}, term ${part.term}, coordinator ${JSON.stringify(part.coordinator)})`);
+          },
+        });
+      } catch (err) {
+        this.counters.failedSyncs++;
+        this.log.debug({ err: String(err) }, "registry snapshot failed");
+      }
+    } else {
       this.counters.failedSyncs++;
-      this.log.debug({ err: String(err) }, "registry snapshot failed");
+      if (lease.kind === "none") retryMs = NO_LEADER_RETRY_MS;
+      else this.untrusted.record("lease", `cannot read the leadership lease (${this.lease!.bucket}): ${lease.error}; the cache keeps what it has`);
     }
     const buffered = this.buffer;
     this.buffer = null;
     if (this.closed) return false;
     if (snapshot) {
       this.applySnapshot(snapshot);
-      for (const ev of buffered) if (ev.revision > snapshot.revision) this.applyEvent(ev);
+      this.gate.reset(snapshot.leaderId ?? snapshot.coordinator, snapshot.term, snapshot.revision);
       this.isSynced = true;
+      for (const ev of buffered) this.onEvent(ev);
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
       return true;
     }
-    for (const ev of buffered) this.applyEvent(ev);
-    this.scheduleRetry();
+    // Events of the leader this cache already follows are still good; the rest waits for the next load.
+    if (this.gate.leader !== undefined) for (const ev of buffered) this.onEvent(ev);
+    this.scheduleRetry(retryMs);
     return false;
   }
 
-  private scheduleRetry(): void {
+  /** Why a snapshot part cannot be adopted under `lease`, or null. */
+  private snapshotProblem(lease: LeaseRead, part: RegistrySnapshot, subject: string, data: Uint8Array, h: Msg["headers"]): string | null {
+    if (this.verifier) {
+      const why = this.verifier.verify(subject, data, h);
+      if (why) return `${why} snapshot`;
+    }
+    if (lease.kind === "leader") {
+      const l = lease.lease;
+      if (part.term !== l.term || part.leaderId !== l.leader) {
+        return `snapshot follows ${JSON.stringify(part.leaderId ?? "no leader")} in term ${part.term}, the lease names ${JSON.stringify(l.leader)} in term ${l.term}`;
+      }
+      if (part.revision > l.revision + MAX_SNAPSHOT_AHEAD) return `snapshot revision ${part.revision} is far ahead of the leader's ${l.revision}`;
+      return null;
+    }
+    // No lease bucket: only a coordinator without JetStream (always its own leader, term 0) can answer.
+    return part.term === 0 && part.leader && part.leaderId === part.coordinator ? null : "snapshot claims a term, but there is no lease";
+  }
+
+  private scheduleRetry(delayMs?: number): void {
     if (this.retryTimer || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.resync();
-    }, this.opts.retryMs ?? 2000);
+    }, Math.min(delayMs ?? Infinity, this.opts.retryMs ?? 2000));
     this.retryTimer.unref?.();
   }
 
@@ -275,24 +354,59 @@ export class RegistryCache {
       }
       if (views.all.size === 0) this.services.delete(service);
     }
-    this.revision = s.revision;
-    this.lastEventCoordinator = undefined;
     for (const c of changes) this.emit(c);
   }
 
-  private applyEvent(ev: RegistryEvent): void {
-    if (ev.revision <= this.revision) {
-      // A duplicate — unless another coordinator restarted the count (its registry was lost): reload.
-      if (this.lastEventCoordinator !== undefined && ev.coordinator !== this.lastEventCoordinator) {
-        this.log.info({ revision: ev.revision, have: this.revision, coordinator: ev.coordinator }, "registry revision went backwards; reloading");
-        void this.resync();
-      }
+  /** An event (signature verified, if required): applied only when the gate says so, otherwise a reload. */
+  private onEvent(ev: RegistryEvent): void {
+    const verdict = this.gate.judge(ev);
+    if (verdict === "apply") {
+      this.gate.accept(ev);
+      this.applyEvent(ev);
       return;
     }
-    const gap = ev.revision > this.revision + 1 && this.isSynced;
+    if (verdict === "duplicate") return;
+    this.refused(verdict, ev);
+  }
+
+  private refused(verdict: Exclude<GateVerdict, "apply" | "duplicate">, ev: RegistryEvent): void {
+    switch (verdict) {
+      case "gap":
+        this.counters.gaps++;
+        this.log.debug({ revision: ev.revision, have: this.gate.revision }, "registry revision gap; reloading");
+        void this.resync();
+        return;
+      case "newer-term":
+        // A new leader, most likely: the reload reads the lease first.
+        this.counters.newTerms++;
+        if (this.isSynced) this.log.info({ term: ev.term, coordinator: ev.coordinator }, "registry events of a new term; reloading");
+        void this.resync();
+        return;
+      default:
+        this.counters.refusedEvents++;
+        this.untrusted.record(
+          "registry-event",
+          `${verdict === "conflict" ? "conflicting duplicate" : "not the current leader"}: revision ${ev.revision}, term ${ev.term}, ` +
+            `coordinator ${JSON.stringify(ev.coordinator)}; following ${JSON.stringify(this.gate.leader ?? "nobody")} in term ${this.gate.term} at revision ${this.gate.revision}`,
+        );
+        this.resyncSuspicious();
+    }
+  }
+
+  /** A reload after a refused event, at most once per SUSPICIOUS_RESYNC_SPACING_MS. */
+  private resyncSuspicious(): void {
+    if (this.suspiciousTimer || this.closed) return;
+    const wait = Math.max(0, this.lastSyncStarted + SUSPICIOUS_RESYNC_SPACING_MS - Date.now());
+    this.suspiciousTimer = setTimeout(() => {
+      this.suspiciousTimer = undefined;
+      void this.resync();
+    }, wait);
+    this.suspiciousTimer.unref?.();
+  }
+
+  /** Applies an event the gate accepted. */
+  private applyEvent(ev: RegistryEvent): void {
     this.counters.events++;
-    this.revision = ev.revision;
-    this.lastEventCoordinator = ev.coordinator;
     const view = ev.instance;
     const service = view.instance.service;
     const id = view.instance.id;
@@ -314,11 +428,6 @@ export class RegistryCache {
       views.all.set(id, v);
       views.up = views.every = null;
       this.emit({ service, id, type: ev.type, previous: prev?.state ?? null, view: v, revision: ev.revision, source: "event" });
-    }
-    if (gap) {
-      this.counters.gaps++;
-      this.log.debug({ revision: ev.revision }, "registry revision gap; reloading");
-      void this.resync();
     }
   }
 
@@ -354,6 +463,7 @@ export class RegistryCache {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.suspiciousTimer);
     clearInterval(this.refreshTimer);
     for (const q of [...this.queues]) q.end();
     this.queues.clear();

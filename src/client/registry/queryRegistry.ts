@@ -1,8 +1,10 @@
 /**
  * A registry query that also reads snapshots split into several replies (`part`/`parts`: a registry
  * larger than the server's max_payload). One coordinator of the queue group answers all the parts.
+ * With `accept`, replies the caller cannot verify (not the lease's leader and term, unsigned…) are
+ * skipped and the query waits for one it can: whoever else answers on the inbox cannot end it.
  */
-import { createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { decodeMessage, encodeJson, readErrorReply, type RegistryQuery, type RegistrySnapshot, type Subjects } from "../../protocol/index.js";
 import { RegistryQueryError } from "./types.js";
 
@@ -15,6 +17,13 @@ export interface QueryRegistryOptions {
   timeoutMs?: number;
   /** Largest reply part accepted, in bytes. */
   maxBytes?: number;
+  /**
+   * Checks each reply part: null to take it, or why not (the part is skipped, reported to `onRejected`,
+   * and error replies no longer end the query early either).
+   */
+  accept?: (part: RegistrySnapshot, msg: Msg) => string | null;
+  /** Called with every part `accept` refused. */
+  onRejected?: (reason: string, part: RegistrySnapshot) => void;
 }
 
 /**
@@ -31,7 +40,10 @@ export function queryRegistry(
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const inbox = createInbox();
   return new Promise<RegistrySnapshot>((resolve, reject) => {
-    const parts = new Map<number, RegistrySnapshot>();
+    // Parts of each answer, by who answered and what (a second responder's parts never mix with the first's).
+    const answers = new Map<string, Map<number, RegistrySnapshot>>();
+    const accept = opts.accept;
+    let lastRefusal: RegistryQueryError | undefined;
     let done = false;
     const finish = (err: Error | null, value?: RegistrySnapshot) => {
       if (done) return;
@@ -42,7 +54,7 @@ export function queryRegistry(
       else resolve(value!);
     };
     const timer = setTimeout(
-      () => finish(new RegistryQueryError(`no complete registry snapshot on ${subjects.registryQuery} within ${timeoutMs} ms`, "timeout")),
+      () => finish(lastRefusal ?? new RegistryQueryError(`no complete registry snapshot on ${subjects.registryQuery} within ${timeoutMs} ms`, "timeout")),
       timeoutMs,
     );
     const sub = nc.subscribe(inbox, {
@@ -53,25 +65,40 @@ export function queryRegistry(
             new RegistryQueryError(`no coordinator answers on ${subjects.registryQuery} (start one with the same prefix)`, "no-coordinator"),
           );
         }
+        // Without a verifier the first answer decides; with one, only a verified answer does.
+        const fail = (e: RegistryQueryError) => {
+          if (accept) lastRefusal = e;
+          else finish(e);
+        };
         const e = readErrorReply(msg);
-        if (e) return finish(new RegistryQueryError(`coordinator refused the query: ${e.message}`, "refused", e.code));
+        if (e) return fail(new RegistryQueryError(`coordinator refused the query: ${e.message}`, "refused", e.code));
         const d = decodeMessage("registry-snapshot", msg.data, maxBytes);
-        if (!d.ok) return finish(new RegistryQueryError(`unusable registry snapshot: ${d.error}`, "bad-reply"));
+        if (!d.ok) return fail(new RegistryQueryError(`unusable registry snapshot: ${d.error}`, "bad-reply"));
         const s = d.value;
+        if (accept) {
+          const why = accept(s, msg);
+          if (why !== null) {
+            lastRefusal = new RegistryQueryError(`registry snapshot refused: ${why}`, "bad-reply");
+            opts.onRejected?.(why, s);
+            return;
+          }
+        }
         if (s.parts === undefined || s.part === undefined) return finish(null, s);
-        if (s.part > s.parts) return finish(new RegistryQueryError(`snapshot part ${s.part} of ${s.parts}`, "bad-reply"));
+        if (s.part > s.parts) return fail(new RegistryQueryError(`snapshot part ${s.part} of ${s.parts}`, "bad-reply"));
+        const key = `${s.coordinator}\u0000${s.revision}\u0000${s.term}\u0000${s.at}\u0000${s.parts}`;
+        let parts = answers.get(key);
+        if (!parts) {
+          if (answers.size >= 16) return fail(new RegistryQueryError("too many different answers to one query", "bad-reply"));
+          answers.set(key, (parts = new Map()));
+        }
         parts.set(s.part, s);
         if (parts.size < s.parts) return;
         const first = parts.get(1)!;
         const instances = [];
-        for (let i = 1; i <= s.parts; i++) {
-          const p = parts.get(i);
-          if (!p || p.revision !== first.revision || p.coordinator !== first.coordinator) {
-            return finish(new RegistryQueryError("snapshot parts do not belong together", "bad-reply"));
-          }
-          for (const v of p.instances) instances.push(v);
-        }
-        const whole: RegistrySnapshot = { v: 1, revision: first.revision, coordinator: first.coordinator, leader: first.leader, at: first.at, instances };
+        for (let i = 1; i <= s.parts; i++) for (const v of parts.get(i)!.instances) instances.push(v);
+        const whole: RegistrySnapshot = { ...first, instances };
+        delete whole.part;
+        delete whole.parts;
         finish(null, whole);
       },
     });

@@ -36,6 +36,12 @@ export type RegistryCacheOptions = NatsSource & {
   maxBytes?: number;
   /** Logger; default a pino logger named `registry-cache`. */
   logger?: Logger;
+  /**
+   * Public NKeys of the coordinators' signing key(s). With them the cache accepts only events and
+   * snapshot parts signed by one of these keys (headers `Sb-Signer`, `Sb-Signature`); default: unsigned
+   * state is accepted (and still checked against the lease).
+   */
+  signerPublicKeys?: readonly string[];
 };
 
 /** Counters of a registry cache. */
@@ -53,6 +59,14 @@ export interface RegistryCacheStats {
   failedSyncs: number;
   /** Invalid events dropped. */
   invalid: number;
+  /** Events of a new leadership term seen (each reloads after reading the lease). */
+  newTerms: number;
+  /** Well-formed events refused: not the current leader and term, a conflicting duplicate, or unsigned. */
+  refusedEvents: number;
+  /** Snapshot parts refused: not the lease's leader and term, too far ahead, or unsigned. */
+  refusedSnapshots: number;
+  /** Refusals per kind (`registry-event`, `registry-snapshot`, `lease`). */
+  untrusted: Record<string, number>;
 }
 
 /** Failure of a registry query. */
