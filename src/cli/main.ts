@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import { setDefaultLogLevel } from "../protocol/index.js";
 import { toCliError } from "./CliError.js";
-import { err as errColors } from "./output.js";
+import { err as errColors, printable } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
 import { benchCommand } from "./commands/bench.js";
 import { alertsCommand } from "./commands/alerts.js";
@@ -98,7 +98,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       return 2;
     }
     const error = toCliError(e);
-    process.stderr.write(`${errColors.red("switchboard:")} ${error.message}\n`);
+    // Error messages quote the bus (a callee's error reply, a coordinator's refusal): printable().
+    process.stderr.write(`${errColors.red("switchboard:")} ${printable(error.message)}\n`);
     return error.exitCode;
   }
 }

@@ -22,6 +22,27 @@ export const err: Colors = colorsFor(process.stderr);
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
+/**
+ * Characters a terminal acts on instead of printing: C0 controls (ESC starts a sequence that can clear
+ * the screen or move the cursor; CR/LF forge table rows), DEL and C1 controls, bidi marks, embeddings,
+ * overrides and isolates (U+202E shows text reversed), line/paragraph separators, zero-width characters
+ * and the BOM.
+ */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+/**
+ * `text` with every character a terminal would act on shown as an escape (`\x1b`, `\u202e`). Every
+ * string that came from the bus (names, versions, addresses, messages, annotations) goes through this
+ * before the CLI prints it; our own colours are added after.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 /** Visible width of a string (ANSI colour codes do not count). */
 export function visibleWidth(text: string): number {
   return text.replace(ANSI, "").length;
@@ -69,9 +90,18 @@ export function clock(epochMs: number): string {
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
-/** Writes one JSON value as a line on stdout (NDJSON for streams). */
+/**
+ * Writes one JSON value as a line on stdout (NDJSON for streams). JSON escapes C0 controls itself; the
+ * rest of what {@link printable} covers (C1, bidi) is escaped too, as a JSON `\\u` escape, so the
+ * line still parses to the same value.
+ */
 export function printJsonLine(value: unknown): void {
-  process.stdout.write(JSON.stringify(value) + "\n");
+  process.stdout.write(jsonText(value) + "\n");
+}
+
+/** `JSON.stringify(value, null, indent)` with C1, bidi and other invisible characters as `\\u` escapes. */
+export function jsonText(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Colours an instance state (or `label`, shown in the state's colour): up green, suspect yellow, down red, removed dim. */

@@ -5,7 +5,7 @@ import { errors } from "@nats-io/transport-node";
 import { decodeWith, encodeJson, readErrorReply, type AlertAck, type AlertAckReply } from "../../protocol/index.js";
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
-import { formatDuration, out, printJsonLine } from "../output.js";
+import { formatDuration, out, printJsonLine, printable } from "../output.js";
 import { durationArg, open, withCommonOptions } from "./common.js";
 
 const FINGERPRINT = /^[0-9a-f]{16}$/;
@@ -58,9 +58,9 @@ export function ackCommand(): Command {
         printJsonLine(reply);
         return;
       }
-      const what = reply.alert ? `${reply.alert.rule} (${reply.alert.service}, ${reply.alert.severity})` : `alert ${fingerprint}`;
+      const what = printable(reply.alert ? `${reply.alert.rule} (${reply.alert.service}, ${reply.alert.severity})` : `alert ${fingerprint}`);
       const until = reply.until ? ` until ${new Date(reply.until).toISOString()}` : "";
-      process.stdout.write(`${out.green("acknowledged")} ${what}${until} by ${ack.by} ${out.dim(`(notifier ${reply.notifier})`)}\n`);
+      process.stdout.write(`${out.green("acknowledged")} ${what}${until} by ${printable(ack.by)} ${out.dim(`(notifier ${printable(reply.notifier)})`)}\n`);
       if (!reply.known) process.stdout.write(out.dim("note: the notifier does not know this alert as firing right now; the acknowledgement is stored anyway") + "\n");
     } finally {
       await closeQuietly(nc);

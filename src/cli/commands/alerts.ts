@@ -4,7 +4,7 @@ import { InvalidInputLog, decodeWith, isToken, type AlertAck, type AlertEvent } 
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
 import { shutdownTrigger } from "../lifecycle.js";
-import { clock, err as errColors, out, printJsonLine, type Colors } from "../output.js";
+import { clock, err as errColors, out, printJsonLine, printable, type Colors } from "../output.js";
 import { stderrWarn } from "../stderrLog.js";
 import { open, withCommonOptions } from "./common.js";
 
@@ -18,18 +18,19 @@ function severityColor(severity: string, colors: Colors): (s: string) => string 
 export function renderAlert(a: AlertEvent, colors: Colors = out): string {
   const status = a.status === "firing" ? colors.red(colors.bold("FIRING  ")) : colors.green("RESOLVED");
   const at = a.status === "resolved" && a.endsAt ? a.endsAt : a.startsAt;
-  const where = a.instance ? `${a.service}/${a.instance}` : a.service;
-  const value = a.value === undefined ? "" : ` ${a.metric}=${a.value === null ? "n/a" : +a.value.toFixed(4)}`;
-  const cmp = a.op !== undefined && a.threshold !== undefined ? ` (${a.op} ${a.threshold})` : "";
-  const summary = a.annotations.summary ? `  ${a.annotations.summary}` : "";
-  return `${colors.dim(clock(at))}  ${status}  ${severityColor(a.severity, colors)(a.severity.padEnd(8))}  ${colors.bold(where)}  ${a.rule}${value}${cmp}${summary}  ${colors.dim(`fp ${a.fingerprint}`)}`;
+  // Every field came from the bus: printable() before it reaches the terminal.
+  const where = printable(a.instance ? `${a.service}/${a.instance}` : a.service);
+  const value = a.value === undefined ? "" : ` ${printable(a.metric)}=${a.value === null ? "n/a" : +a.value.toFixed(4)}`;
+  const cmp = a.op !== undefined && a.threshold !== undefined ? ` (${printable(a.op)} ${a.threshold})` : "";
+  const summary = a.annotations.summary ? `  ${printable(a.annotations.summary)}` : "";
+  return `${colors.dim(clock(at))}  ${status}  ${severityColor(a.severity, colors)(printable(a.severity).padEnd(8))}  ${colors.bold(where)}  ${printable(a.rule)}${value}${cmp}${summary}  ${colors.dim(`fp ${printable(a.fingerprint)}`)}`;
 }
 
 /** One human line per acknowledgement. */
 export function renderAck(a: AlertAck, at: number, colors: Colors = out): string {
   const until = a.until ? ` until ${new Date(a.until).toISOString()}` : "";
-  const comment = a.comment ? `: ${a.comment}` : "";
-  return `${colors.dim(clock(at))}  ${colors.blue("ACK     ")}  ${"".padEnd(8)}  fp ${a.fingerprint} by ${a.by}${until}${comment}`;
+  const comment = a.comment ? `: ${printable(a.comment)}` : "";
+  return `${colors.dim(clock(at))}  ${colors.blue("ACK     ")}  ${"".padEnd(8)}  fp ${printable(a.fingerprint)} by ${printable(a.by)}${until}${comment}`;
 }
 
 /** Builds the `alerts` command. */

@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { isToken } from "../../protocol/index.js";
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
-import { printJsonLine } from "../output.js";
+import { jsonText, printJsonLine } from "../output.js";
 import { createCliCaller } from "../caller.js";
 import { durationArg, open, selectorOptions, withCommonOptions } from "./common.js";
 
@@ -88,7 +88,7 @@ export function callCommand(): Command {
         throw new CliError(`call ${service}.${endpoint} failed: ${code}${(err as Error).message}`);
       }
       if (settings.json) printJsonLine(reply ?? null);
-      else process.stdout.write(JSON.stringify(reply ?? null, null, 2) + "\n");
+      else process.stdout.write(jsonText(reply ?? null, 2) + "\n");
     } finally {
       await caller.close?.();
       await closeQuietly(nc);

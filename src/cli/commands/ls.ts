@@ -4,7 +4,7 @@ import { isToken, type InstanceView, type RegistrySnapshot } from "../../protoco
 import { RegistryRequestError, RegistryUnavailableError, requestSnapshot } from "../../gateway/index.js";
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
-import { colorState, formatDuration, out, printJsonLine, table } from "../output.js";
+import { colorState, formatDuration, out, printJsonLine, printable, table } from "../output.js";
 import { durationArg, open, selectorOptions, withCommonOptions } from "./common.js";
 
 const STATES = ["up", "suspect", "down", "removed"] as const;
@@ -30,16 +30,17 @@ function byServiceStateAge(a: InstanceView, b: InstanceView): number {
 export function renderInstances(snapshot: RegistrySnapshot, now: number): string {
   const views = [...snapshot.instances].sort(byServiceStateAge);
   if (views.length === 0) return out.dim("no instances registered");
+  // Everything but our own words and colours came from the bus: printable() before it reaches the terminal.
   const rows = views.map((v) => [
-    v.instance.service,
-    v.instance.id,
+    printable(v.instance.service),
+    printable(v.instance.id),
     colorState(v.state),
     formatDuration(now - v.instance.startedAt),
     String(v.inFlight),
-    v.instance.version,
-    v.instance.zone ?? "-",
+    printable(v.instance.version),
+    printable(v.instance.zone ?? "-"),
     v.state === "up" ? formatDuration(now - v.lastSeen) + " ago" : `${formatDuration(now - v.since)} ${v.state}`,
-    v.instance.address ?? v.instance.endpoints.join(","),
+    printable(v.instance.address ?? v.instance.endpoints.join(",")),
   ]);
   const services = new Map<string, Record<string, number>>();
   for (const v of views) {
@@ -48,13 +49,13 @@ export function renderInstances(snapshot: RegistrySnapshot, now: number): string
     services.set(v.instance.service, counts);
   }
   const summary = [...services]
-    .map(([name, counts]) => `${out.bold(name)} ${STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(", ")}`)
+    .map(([name, counts]) => `${out.bold(printable(name))} ${STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(", ")}`)
     .join("; ");
   return [
     table(["SERVICE", "INSTANCE", "STATE", "AGE", "LOAD", "VERSION", "ZONE", "SEEN", "ENDPOINTS/ADDRESS"], rows),
     "",
     `${views.length} instance${views.length === 1 ? "" : "s"} of ${services.size} service${services.size === 1 ? "" : "s"}: ${summary}` +
-      out.dim(` (revision ${snapshot.revision}, coordinator ${snapshot.coordinator})`),
+      out.dim(` (revision ${snapshot.revision}, coordinator ${printable(snapshot.coordinator)})`),
   ].join("\n");
 }
 

@@ -5,15 +5,15 @@ import { requestSnapshot, RegistryUnavailableError } from "../../gateway/index.j
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
 import { shutdownTrigger } from "../lifecycle.js";
-import { clock, colorState, err as errColors, out, printJsonLine } from "../output.js";
+import { clock, colorState, err as errColors, out, printJsonLine, printable } from "../output.js";
 import { stderrWarn } from "../stderrLog.js";
 import { open, withCommonOptions } from "./common.js";
 
 /** One human line per registry event. */
 export function renderEvent(e: RegistryEvent): string {
   const v = e.instance;
-  const extra = v.instance.address ? ` ${v.instance.address}` : "";
-  return `${out.dim(clock(e.at))}  ${colorState(e.type, out, e.type.toUpperCase())}${" ".repeat(8 - e.type.length)}  ${out.bold(v.instance.service)}  ${v.instance.id}${extra}  ${out.dim(`rev ${e.revision}`)}`;
+  const extra = v.instance.address ? ` ${printable(v.instance.address)}` : "";
+  return `${out.dim(clock(e.at))}  ${colorState(e.type, out, e.type.toUpperCase())}${" ".repeat(8 - e.type.length)}  ${out.bold(printable(v.instance.service))}  ${printable(v.instance.id)}  ${printable(v.instance.version)}${extra}  ${out.dim(`rev ${e.revision}`)}`;
 }
 
 /** Builds the `watch` command. */
@@ -51,13 +51,13 @@ export function watchCommand(): Command {
           else {
             for (const v of snap.instances) {
               process.stdout.write(
-                `${out.dim(clock(snap.at))}  ${colorState(v.state, out)}${" ".repeat(8 - v.state.length)}  ${out.bold(v.instance.service)}  ${v.instance.id}  ${out.dim("(current)")}\n`,
+                `${out.dim(clock(snap.at))}  ${colorState(v.state, out)}${" ".repeat(8 - v.state.length)}  ${out.bold(printable(v.instance.service))}  ${printable(v.instance.id)}  ${printable(v.instance.version)}${v.instance.address ? ` ${printable(v.instance.address)}` : ""}  ${out.dim("(current)")}\n`,
               );
             }
           }
         } catch (e) {
           const why = e instanceof RegistryUnavailableError ? e.message : (e as Error).message;
-          process.stderr.write(errColors.yellow(`warning: cannot show the current registry: ${why}`) + "\n");
+          process.stderr.write(errColors.yellow(`warning: cannot show the current registry: ${printable(why)}`) + "\n");
         }
       }
       process.stderr.write(errColors.dim(`watching ${subjects.registryEvents} on ${nc.getServer()} (Ctrl-C to stop)`) + "\n");
