@@ -49,7 +49,7 @@ export {
 } from "./agent/metrics/index.js";
 
 // ── Coordinator: the registry ─────────────────────────────────────────────────────────────────────────────
-export { createCoordinator, Coordinator, type CoordinatorListener } from "./coordinator/Coordinator.js";
+export { createCoordinator, Coordinator } from "./coordinator/Coordinator.js";
 export type {
   ChangeReason,
   CoordinatorOptions,
@@ -83,6 +83,7 @@ export type {
   RetryEvent,
   GiveUpEvent,
   RegistrySource,
+  RegistrySourceChange,
   Clock,
   Timers,
 } from "./client/types.js";
@@ -90,14 +91,13 @@ export type { InstanceStateChange } from "./client/InstanceRouter.js";
 export type { BreakerOptions, BreakerState, BreakerStateChange } from "./client/CircuitBreaker.js";
 export type { BackoffOptions, RetryPolicyOptions } from "./client/RetryPolicy.js";
 export type { RetryBudgetOptions } from "./client/RetryBudget.js";
-export type { Event, Disposable } from "./client/Event.js";
+export type { Event, Disposable } from "./protocol/Event.js";
 export { STRATEGY_NAMES, type StrategyName } from "./client/strategies/index.js";
 export {
   createRegistryCache,
   RegistryCache,
   queryRegistry,
   RegistryQueryError,
-  type CacheListener,
   type QueryRegistryOptions,
   type CachedState,
   type RegistryCacheChange,

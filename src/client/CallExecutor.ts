@@ -8,7 +8,7 @@
 import type { Logger } from "../protocol/index.js";
 import { Call } from "./Call.js";
 import { BadRequestError, UnavailableError } from "./errors.js";
-import { EventEmitter, type Event } from "./Event.js";
+import { EventEmitter, type Event } from "../protocol/Event.js";
 import { SelectorCache, resolveCallOptions, type CallDefaults, type ResolvedCallOptions } from "./resolveCallOptions.js";
 import type { RetryBudget } from "./RetryBudget.js";
 import { RetryPolicy } from "./RetryPolicy.js";

@@ -6,7 +6,7 @@
  * client ejects an outlier: the router skips instances whose breaker does not admit a request.
  * Pure: every method takes the current time.
  */
-import { EventEmitter, type Event } from "./Event.js";
+import { EventEmitter, type Event } from "../protocol/Event.js";
 
 /** The states of a breaker. */
 export type BreakerState = "closed" | "open" | "half-open";

@@ -9,7 +9,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_PREFIX, Subjects, checkZone, createLogger, openNats, type Logger } from "../protocol/index.js";
 import { CallExecutor } from "./CallExecutor.js";
-import { EventEmitter, type Disposable, type Event } from "./Event.js";
+import { EventEmitter, type Disposable, type Event } from "../protocol/Event.js";
 import { createRegistryCache } from "./registry/index.js";
 import { RequestMux } from "./RequestMux.js";
 import { RetryBudget } from "./RetryBudget.js";

@@ -6,11 +6,11 @@
  * the instances the call already tried, so every strategy skips them without knowing about them.
  * No NATS I/O here; time and randomness come from the caller.
  */
-import type { CompiledSelector, InstanceRecord, InstanceView, Subjects } from "../protocol/index.js";
+import type { CompiledSelector, Disposable, InstanceRecord, InstanceView, Subjects } from "../protocol/index.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerStateChange } from "./CircuitBreaker.js";
 import { InstanceStats, type InstanceStatsOptions } from "./InstanceStats.js";
 import { createStrategy, type Candidate, type PickContext, type RandomSource, type Strategy, type StrategyName } from "./strategies/index.js";
-import type { RegistrySource } from "./types.js";
+import type { RegistrySource, RegistrySourceChange } from "./types.js";
 
 /** A breaker state change of one instance (instance null: the service's queue-group fallback). */
 export interface InstanceStateChange extends BreakerStateChange {
@@ -311,7 +311,7 @@ export class InstanceRouter {
   private readonly routes = new Map<string, Map<string, Route>>();
   private readonly recheckMs: number;
   private notified = false;
-  private subscription: unknown;
+  private subscription: Disposable | undefined;
 
   constructor(opts: InstanceRouterOptions) {
     this.subjects = opts.subjects;
@@ -324,7 +324,7 @@ export class InstanceRouter {
     this.recheckMs = opts.recheckMs ?? 1000;
     if (this.source?.onChange) {
       this.notified = true;
-      this.subscription = this.source.onChange((change?: unknown) => this.changed(change));
+      this.subscription = this.source.onChange((change) => this.changed(change));
     }
   }
 
@@ -389,10 +389,7 @@ export class InstanceRouter {
 
   /** Stops listening to the registry source. */
   close(): void {
-    const s = this.subscription as { dispose?: () => void; unsubscribe?: () => void } | (() => void) | undefined;
-    if (typeof s === "function") s();
-    else if (s && typeof s.dispose === "function") s.dispose();
-    else if (s && typeof s.unsubscribe === "function") s.unsubscribe();
+    this.subscription?.dispose();
     this.subscription = undefined;
   }
 
@@ -410,14 +407,9 @@ export class InstanceRouter {
     return b;
   }
 
-  private changed(change: unknown): void {
-    // A source may name the service that changed (string or { service }); otherwise re-read all.
-    const name =
-      typeof change === "string"
-        ? change
-        : change && typeof change === "object" && typeof (change as { service?: unknown }).service === "string"
-          ? (change as { service: string }).service
-          : undefined;
+  private changed(change: RegistrySourceChange | undefined): void {
+    // A source may name the service that changed; otherwise re-read all.
+    const name = typeof change?.service === "string" ? change.service : undefined;
     const svc = name !== undefined ? this.services.get(name) : undefined;
     if (svc) svc.dirty = true;
     else if (name === undefined) for (const s of this.services.values()) s.dirty = true;

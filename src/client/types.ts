@@ -1,6 +1,6 @@
 /** Public option and event types of the Switchboard client's call path. */
 import type { MsgHdrs } from "@nats-io/transport-node";
-import type { InstanceView, Logger, NatsSource } from "../protocol/index.js";
+import type { Event, InstanceView, Logger, NatsSource } from "../protocol/index.js";
 import type { BreakerOptions } from "./CircuitBreaker.js";
 import type { AttemptRecord } from "./errors.js";
 import type { InstanceStatsOptions } from "./InstanceStats.js";
@@ -17,11 +17,16 @@ export interface RegistrySource {
   /** Live instances of `service` (the router uses `up` ones, else `suspect` ones, never `draining`). */
   instances(service: string): readonly InstanceView[];
   /**
-   * Optional change notification. The argument may name the changed service (a string or an object
-   * with `service`); anything else makes the client re-read every service. The return value may be
-   * a function or an object with `dispose()`/`unsubscribe()`, called when the client closes.
+   * Optional change notification, the same typed event as every component's (a RegistryCache's `onChange`
+   * fits). A change naming its `service` makes the client re-read just that service; one without makes it
+   * re-read every service. The client disposes the subscription when it stops.
    */
-  onChange?(listener: (change?: unknown) => void): unknown;
+  readonly onChange?: Event<RegistrySourceChange>;
+}
+
+/** What a {@link RegistrySource} change tells the client: which service changed, if known. */
+export interface RegistrySourceChange {
+  readonly service?: string;
 }
 
 /** A clock in epoch milliseconds (fractions allowed); injectable for tests. */

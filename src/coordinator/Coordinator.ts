@@ -11,6 +11,7 @@ import {
   COORDINATOR_QUEUE,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_PREFIX,
+  EventEmitter,
   InvalidInputLog,
   ReplyGuard,
   Subjects,
@@ -28,6 +29,7 @@ import {
   type RegistryQuery,
   type RegistrySnapshot,
   type Sync,
+  type Event,
 } from "../protocol/index.js";
 import { HeartbeatIngest } from "./HeartbeatIngest.js";
 import { judgeLeaderEvent, type LeaderKnowledge } from "./LeaderEventCheck.js";
@@ -46,10 +48,6 @@ const MAX_PENDING_EVENTS = 1024;
 /** Smallest pause between two lease reads caused by events. */
 const LEASE_REFRESH_SPACING_MS = 250;
 
-/** A subscription to a coordinator event; `dispose()` removes the listener. */
-export interface CoordinatorListener {
-  dispose(): void;
-}
 
 /** A running coordinator. Create with {@link createCoordinator}. */
 export class Coordinator {
@@ -83,8 +81,12 @@ export class Coordinator {
   private revision = 0;
   private connected = true;
   private eventsPublished = 0;
-  private readonly changeListeners = new Set<(c: RegistryChange) => void>();
-  private readonly leadershipListeners = new Set<(c: LeadershipChange) => void>();
+  private readonly changes: EventEmitter<RegistryChange>;
+  private readonly leadershipChanges: EventEmitter<LeadershipChange>;
+  /** Fires for every change of this coordinator's registry (leader or not). */
+  readonly onChange: Event<RegistryChange>;
+  /** Fires when this coordinator gains or loses leadership. */
+  readonly onLeadershipChange: Event<LeadershipChange>;
   /** Reply-subject policy and never-throwing replies for queries and registrations. */
   private readonly replies: ReplyGuard;
   private readonly signer: StateSigner | undefined;
@@ -98,6 +100,10 @@ export class Coordinator {
     if (this.id.length === 0 || this.id.length > 128) throw new RangeError("coordinator id must be 1-128 characters");
     this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("coordinator")).child({ coordinator: this.id });
+    this.changes = new EventEmitter<RegistryChange>((err) => this.log.warn({ err }, "registry change listener failed"));
+    this.leadershipChanges = new EventEmitter<LeadershipChange>((err) => this.log.warn({ err }, "leadership listener failed"));
+    this.onChange = this.changes.event;
+    this.onLeadershipChange = this.leadershipChanges.event;
     this.invalid = new InvalidInputLog(this.log);
     this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
     this.untrusted = new InvalidInputLog(this.log);
@@ -155,18 +161,6 @@ export class Coordinator {
   /** The public NKey this coordinator signs registry state with (undefined: unsigned). */
   get signerPublicKey(): string | undefined {
     return this.signer?.publicKey;
-  }
-
-  /** Calls `listener` for every change of this coordinator's registry (leader or not). */
-  onChange(listener: (c: RegistryChange) => void): CoordinatorListener {
-    this.changeListeners.add(listener);
-    return { dispose: () => this.changeListeners.delete(listener) };
-  }
-
-  /** Calls `listener` when this coordinator gains or loses leadership. */
-  onLeadershipChange(listener: (c: LeadershipChange) => void): CoordinatorListener {
-    this.leadershipListeners.add(listener);
-    return { dispose: () => this.leadershipListeners.delete(listener) };
   }
 
   /**
@@ -455,13 +449,7 @@ export class Coordinator {
   private emit(c: RegistryChange): void {
     // A follower publishes nothing; the state machine remembers what was never published, for a takeover.
     if (this.leader) this.publish(c);
-    for (const l of this.changeListeners) {
-      try {
-        l(c);
-      } catch (err) {
-        this.log.warn({ err }, "registry change listener failed");
-      }
-    }
+    if (this.changes.hasListeners) this.changes.fire(c);
   }
 
   private publish(c: RegistryChange): void {
@@ -558,13 +546,7 @@ export class Coordinator {
     } else {
       this.log.info("following: another coordinator publishes registry events");
     }
-    for (const l of this.leadershipListeners) {
-      try {
-        l({ leader, revision: this.revision });
-      } catch (err) {
-        this.log.warn({ err }, "leadership listener failed");
-      }
-    }
+    this.leadershipChanges.fire({ leader, revision: this.revision });
   }
 
   // ---- reading -------------------------------------------------------------------------------------

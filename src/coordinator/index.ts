@@ -1,5 +1,5 @@
 /** The coordinator: the registry state machine and its NATS adapter (leadership, persistence, queries). */
-export { Coordinator, createCoordinator, type CoordinatorListener } from "./Coordinator.js";
+export { Coordinator, createCoordinator } from "./Coordinator.js";
 export { RegistryStateMachine } from "./RegistryStateMachine.js";
 export { isHeartbeat } from "./heartbeatCheck.js";
 export { parseCanonicalHeartbeat, heartbeatFields, type HeartbeatFields } from "./HeartbeatParser.js";

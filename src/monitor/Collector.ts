@@ -29,6 +29,8 @@ import {
   type Logger,
   type MonitorSnapshot,
   type RegistrySnapshot,
+  EventEmitter,
+  type Event,
 } from "../protocol/index.js";
 import { AlertPublisher } from "./AlertPublisher.js";
 import { loadAlertRules } from "./AlertRules.js";
@@ -69,7 +71,9 @@ class CollectorImpl implements Collector {
   private readonly store: MetricStore;
   private readonly down: InstanceDownTracker;
   private readonly evaluator: RuleEvaluator;
-  private readonly listeners = new Set<(e: AlertEvent) => void>();
+  private readonly alerts: EventEmitter<AlertEvent>;
+  /** Fires for every alert transition this collector evaluated (before it is published). */
+  readonly onAlert: Event<AlertEvent>;
   private nc: NatsConnection | undefined;
   private owned = false;
   private subs: Subscription[] = [];
@@ -90,6 +94,8 @@ class CollectorImpl implements Collector {
     this.id = opts.id ?? `collector-${uuidv4().slice(0, 8)}`;
     this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("collector")).child({ collector: this.id });
+    this.alerts = new EventEmitter<AlertEvent>((err) => this.log.warn({ err }, "alert listener threw"));
+    this.onAlert = this.alerts.event;
     this.invalid = new InvalidInputLog(this.log);
     this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
     this.now = opts.now ?? Date.now;
@@ -312,13 +318,7 @@ class CollectorImpl implements Collector {
     for (const ev of events) {
       this.log.info({ fingerprint: ev.fingerprint, status: ev.status, rule: ev.rule, service: ev.service, value: ev.value }, `alert ${ev.status}`);
       this.publisher?.enqueue(ev);
-      for (const l of this.listeners) {
-        try {
-          l(ev);
-        } catch (err) {
-          this.log.warn({ err }, "alert listener threw");
-        }
-      }
+      this.alerts.fire(ev);
     }
   }
 
@@ -335,10 +335,6 @@ class CollectorImpl implements Collector {
     return (await this.metricsExposition()).text;
   }
 
-  onAlert(listener: (event: AlertEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
 
   stats(): CollectorStats {
     return {

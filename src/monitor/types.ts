@@ -1,5 +1,5 @@
 /** Public types of the monitor: compiled alert rules, series values, collector options. */
-import type { AlertEvent, Logger, MonitorSnapshot, NatsSource } from "../protocol/index.js";
+import type { AlertEvent, Event, Logger, MonitorSnapshot, NatsSource } from "../protocol/index.js";
 
 /** Comparison of a metric value with a rule's threshold. */
 export type ComparisonOp = ">" | ">=" | "<" | "<=" | "==" | "!=";
@@ -129,7 +129,7 @@ export interface Collector {
   /** Prometheus text exposition, as `GET /metrics` serves it. */
   metricsText(): Promise<string>;
   /** Observes every alert transition this collector produced (before it is acknowledged by JetStream). */
-  onAlert(listener: (event: AlertEvent) => void): () => void;
+  readonly onAlert: Event<AlertEvent>;
   /** Counters: snapshots ingested, refused input per kind, alert events published/duplicate/pending. */
   stats(): CollectorStats;
 }

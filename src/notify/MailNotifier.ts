@@ -12,7 +12,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Transporter } from "nodemailer";
 import { v4 as uuidv4 } from "uuid";
 import { alertStreamName } from "../monitor/index.js";
-import { DEFAULT_PREFIX, InvalidInputLog, Subjects, createLogger, openNats, type AlertEvent, type Logger } from "../protocol/index.js";
+import { DEFAULT_PREFIX, EventEmitter, InvalidInputLog, Subjects, createLogger, openNats, type AlertEvent, type Event, type Logger } from "../protocol/index.js";
 import { AckResponder } from "./AckResponder.js";
 import { AlertConsumer } from "./AlertConsumer.js";
 import { AlertGrouper, transitionKey, type Notification } from "./AlertGrouper.js";
@@ -44,7 +44,9 @@ class MailNotifierImpl implements MailNotifier {
   private readonly ackWaitMs: number;
   private readonly streamName: string;
   private readonly durable: string;
-  private readonly listeners = new Set<(m: SentMail) => void>();
+  private readonly mails: EventEmitter<SentMail>;
+  /** Fires for every mail the SMTP server accepted. */
+  readonly onMail: Event<SentMail>;
   private nc: NatsConnection | undefined;
   private owned = false;
   private transport: Transporter | undefined;
@@ -63,6 +65,8 @@ class MailNotifierImpl implements MailNotifier {
     this.id = opts.id ?? `notifier-${uuidv4().slice(0, 8)}`;
     this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = (opts.logger ?? createLogger("notifier")).child({ notifier: this.id });
+    this.mails = new EventEmitter<SentMail>((err) => this.log.warn({ err }, "mail listener threw"));
+    this.onMail = this.mails.event;
     this.invalid = new InvalidInputLog(this.log);
     this.now = opts.now ?? Date.now;
     // No environment here: an empty one yields the defaults (localhost:587, a sender on this host).
@@ -240,19 +244,9 @@ class MailNotifierImpl implements MailNotifier {
     this.grouper.sent(n, sent.acceptedAt);
     for (const t of n.transitions) for (const h of t.refs) this.done(h);
     this.log.info({ messageId: sent.messageId, route: sent.route, transitions: sent.transitions, repeated: sent.repeated }, "mail accepted");
-    for (const l of this.listeners) {
-      try {
-        l(sent);
-      } catch (err) {
-        this.log.warn({ err }, "mail listener threw");
-      }
-    }
+    this.mails.fire(sent);
   }
 
-  onMail(listener: (mail: SentMail) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
 
   stats(): NotifierStats {
     return { ...this.counters, acks: this.ackResponder?.acks ?? 0, invalid: this.invalid.snapshot(), held: this.grouper.heldCount };

@@ -1,5 +1,5 @@
 /** Public types of the mail notifier. */
-import type { AlertEvent, Logger, NatsSource } from "../protocol/index.js";
+import type { AlertEvent, Event, Logger, NatsSource } from "../protocol/index.js";
 
 /** A route: which alerts (by severity and service) go to which recipients, with optional grouping overrides. */
 export interface RouteConfig {
@@ -116,7 +116,7 @@ export interface MailNotifier {
   /** Stops consuming; mails in progress finish, held alerts stay unacknowledged for the next notifier. */
   stop(): Promise<void>;
   /** Observes every mail the SMTP server accepted. */
-  onMail(listener: (mail: SentMail) => void): () => void;
+  readonly onMail: Event<SentMail>;
   /** Counters. */
   stats(): NotifierStats;
 }

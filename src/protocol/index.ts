@@ -36,6 +36,7 @@ export {
 } from "./ReplyGuard.js";
 export { InvalidInputLog, type InvalidInputLogOptions } from "./InvalidInputLog.js";
 export { createLogger, setDefaultLogLevel, type Logger } from "./logger.js";
+export { EventEmitter, type Event, type Disposable } from "./Event.js";
 export {
   connectNats,
   openNats,

@@ -6,7 +6,7 @@
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BadRequestError, createClient, RemoteError, UnavailableError, type Client } from "../../src/client/index.js";
+import { BadRequestError, createClient, createRegistryCache, RemoteError, UnavailableError, type Client, type RegistryCache } from "../../src/client/index.js";
 import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
 import { connectNats, decodeMessage, readErrorReply, Subjects, type MetricsSnapshot } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
@@ -21,6 +21,7 @@ describe("the Python example agent (docs/PROTOCOL.md) with a real coordinator an
   let coordinator: Coordinator;
   let agent: FixtureProcess;
   let client: Client;
+  let cache: RegistryCache;
   let nc: NatsConnection;
   let prefix: string;
   let s: Subjects;
@@ -32,12 +33,14 @@ describe("the Python example agent (docs/PROTOCOL.md) with a real coordinator an
     coordinator = await createCoordinator({ servers: server.url, prefix }).start();
     nc = await connectNats({ servers: server.url });
     agent = await startProcess("python agent", "python3", [AGENT, "--servers", server.url, "--prefix", prefix, "--service", SERVICE, "--heartbeat-ms", "200", "--metrics-ms", "200"], {});
-    client = await createClient({ servers: server.url, prefix, timeoutMs: 2000, backoff: { baseMs: 5, capMs: 20 } }).start();
+    cache = await createRegistryCache({ servers: server.url, prefix }).start();
+    client = await createClient({ servers: server.url, prefix, registry: cache, timeoutMs: 2000, backoff: { baseMs: 5, capMs: 20 } }).start();
     await waitFor(() => client.registry?.instances(SERVICE).some((v) => v.instance.id === agent.ready), { what: "the Python agent up in the client's registry" });
   });
 
   afterAll(async () => {
     await client?.stop();
+    await cache?.stop();
     await agent?.kill();
     await nc?.close();
     await coordinator?.stop();
@@ -152,10 +155,9 @@ describe("the Python example agent (docs/PROTOCOL.md) with a real coordinator an
 
   it("on SIGTERM finishes the request in flight, leaves (removed at once, not down) and exits 0", async () => {
     const removed = new Promise<string>((resolve) => {
-      const handle = client.registry && "onChange" in client.registry ? (client.registry as { onChange(l: (c: { id: string; type: string; previous: string | null }) => void): { dispose(): void } }) : undefined;
-      const d = handle?.onChange((c) => {
+      const d = cache.onChange((c) => {
         if (c.id === agent.ready && c.type !== "up") {
-          d?.dispose();
+          d.dispose();
           resolve(`${c.previous} → ${c.type}`);
         }
       });

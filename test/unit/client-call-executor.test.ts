@@ -426,12 +426,20 @@ describe("call loop: routing and input", () => {
 
   it("follows registry changes announced through onChange", () => {
     let views = [view("a")];
-    const listeners: Array<(c?: unknown) => void> = [];
-    const t = setup({ source: { instances: () => views, onChange: (l) => listeners.push(l) } });
+    const listeners: Array<(c: { service?: string }) => void> = [];
+    const t = setup({
+      source: {
+        instances: () => views,
+        onChange: (l) => {
+          listeners.push(l);
+          return { dispose: () => listeners.splice(listeners.indexOf(l), 1) };
+        },
+      },
+    });
     t.call(1);
     t.clock.runAll();
     views = [view("b")];
-    for (const l of listeners) l("echo");
+    for (const l of listeners) l({ service: "echo" });
     t.call(2);
     t.clock.runAll();
     expect(t.transport.sent.map((s) => instOf(s.subject))).toEqual(["a", "b"]);

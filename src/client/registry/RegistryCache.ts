@@ -29,6 +29,8 @@ import {
   type Logger,
   type RegistryEvent,
   type RegistrySnapshot,
+  EventEmitter,
+  type Event,
 } from "../../protocol/index.js";
 import { ChangeQueue } from "./ChangeQueue.js";
 import { EventGate, type GateVerdict } from "./EventGate.js";
@@ -52,10 +54,7 @@ interface ServiceViews {
   every: readonly InstanceView[] | null;
 }
 
-/** A subscription to cache changes; `dispose()` removes the listener. */
-export interface CacheListener {
-  dispose(): void;
-}
+
 
 /** Local registry cache. Create with {@link createRegistryCache}, then `start()`. */
 export class RegistryCache {
@@ -84,13 +83,17 @@ export class RegistryCache {
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly listeners = new Set<(c: RegistryCacheChange) => void>();
+  private readonly changeEvents: EventEmitter<RegistryCacheChange>;
+  /** Fires for every change of the cache (listener errors are caught and logged). */
+  readonly onChange: Event<RegistryCacheChange>;
   private readonly queues = new Set<ChangeQueue<RegistryCacheChange>>();
   private readonly counters = { events: 0, gaps: 0, snapshots: 0, failedSyncs: 0, newTerms: 0, refusedEvents: 0, refusedSnapshots: 0 };
 
   constructor(private readonly opts: RegistryCacheOptions = {}) {
     this.subjects = new Subjects(opts.prefix ?? DEFAULT_PREFIX);
     this.log = opts.logger ?? createLogger("registry-cache");
+    this.changeEvents = new EventEmitter<RegistryCacheChange>((err) => this.log.warn({ err }, "registry change listener failed"));
+    this.onChange = this.changeEvents.event;
     this.invalid = new InvalidInputLog(this.log);
     this.untrusted = new InvalidInputLog(this.log);
     if (opts.signerPublicKeys !== undefined) this.verifier = new StateVerifier(opts.signerPublicKeys);
@@ -200,11 +203,6 @@ export class RegistryCache {
     return [...this.services.keys()];
   }
 
-  /** Calls `listener` for every change (listener errors are caught). */
-  onChange(listener: (c: RegistryCacheChange) => void): CacheListener {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  }
 
   /**
    * An async iterator of changes from now on (`for await (const c of cache.changes())`). It ends when
@@ -438,13 +436,7 @@ export class RegistryCache {
   }
 
   private emit(c: RegistryCacheChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(c);
-      } catch (err) {
-        this.log.warn({ err }, "registry change listener failed");
-      }
-    }
+    if (this.changeEvents.hasListeners) this.changeEvents.fire(c);
     for (const q of this.queues) q.push(c);
   }
 
@@ -467,7 +459,7 @@ export class RegistryCache {
     clearInterval(this.refreshTimer);
     for (const q of [...this.queues]) q.end();
     this.queues.clear();
-    this.listeners.clear();
+    this.changeEvents.clear();
     const nc = this.connection;
     if (nc && !nc.isClosed()) {
       this.sub?.unsubscribe();

@@ -1,6 +1,8 @@
 /**
- * A typed event, cockatiel style: `component.onRetry(listener)` subscribes and returns a handle whose
- * `dispose()` unsubscribes. Listener exceptions are caught so an observer can never break a call.
+ * The one event mechanism of every component (client, registry cache, coordinator, collector, notifier),
+ * cockatiel style: `component.onRetry(listener)` subscribes and returns a handle whose `dispose()`
+ * unsubscribes. Listener exceptions are caught (and reported to the emitter's owner), so an observer can
+ * never break a call, a registry update or a mail delivery.
  */
 
 /** Returned by an event subscription; `dispose()` removes the listener. */
@@ -32,6 +34,11 @@ export class EventEmitter<T> {
   /** True when at least one listener is subscribed (lets callers skip building the event value). */
   get hasListeners(): boolean {
     return this.listeners.length > 0;
+  }
+
+  /** Removes every listener (the owner stopped: nothing will fire again). */
+  clear(): void {
+    this.listeners = [];
   }
 
   /** Calls every listener with `value`. */
