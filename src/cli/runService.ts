@@ -26,6 +26,8 @@ export interface ServiceRun {
   details(): Record<string, unknown>;
   /** Health probe port (`--health-port`), if any. */
   healthPort?: number;
+  /** Address the health probe binds (`--health-host`, default 127.0.0.1). */
+  healthHost?: string;
   /** Another reason to stop, besides SIGINT/SIGTERM (e.g. the parent process went away). */
   stopWhen?: Promise<string>;
   /** Extra health details/conditions beyond "connected to NATS". */
@@ -50,7 +52,7 @@ export async function runService(run: ServiceRun): Promise<void> {
     await run.start();
     started = true;
     if (run.healthPort !== undefined) {
-      health = await startHealthServer(run.healthPort, "0.0.0.0", () => {
+      health = await startHealthServer(run.healthPort, run.healthHost ?? "127.0.0.1", () => {
         const connected = !nc.isClosed() && nc.info !== undefined && !reconnecting;
         const extra = run.health?.() ?? { ok: true };
         return { ...extra, ok: started && connected && extra.ok, component: run.name, nats: connected ? "connected" : "disconnected" };

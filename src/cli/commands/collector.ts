@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { createCollector, type Collector } from "../../monitor/index.js";
 import { CliError } from "../CliError.js";
 import { runService } from "../runService.js";
-import { durationArg, intArg, open, portOption, withCommonOptions } from "./common.js";
+import { durationArg, intArg, open, portOption, withCommonOptions, healthHostOption } from "./common.js";
 
 interface CollectorFlags {
   rules?: string;
@@ -13,6 +13,7 @@ interface CollectorFlags {
   replicas?: number;
   evaluationInterval?: number;
   healthPort?: number;
+  healthHost: string;
 }
 
 /** Builds the `collector` command. */
@@ -25,7 +26,8 @@ export function collectorCommand(): Command {
     .option("--id <id>", "collector id shown in alert events (default collector-<random>)")
     .addOption(new Option("--replicas <n>", "replicas of the alert stream in a JetStream cluster (default 1)").argParser(intArg("--replicas", 1, 5)))
     .addOption(new Option("--evaluation-interval <duration>", "how often rules are evaluated (default 500ms)").argParser(durationArg()))
-    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"));
+    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"))
+    .addOption(healthHostOption());
   withCommonOptions(cmd, [
     "switchboard collector --rules deploy/alert-rules.yaml --metrics-port 9464",
     "curl -s localhost:9464/metrics | grep ^sb_",
@@ -61,7 +63,7 @@ export function collectorCommand(): Command {
       name: "collector",
       settings,
       nc,
-      ...(flags.healthPort !== undefined ? { healthPort: flags.healthPort } : {}),
+      ...(flags.healthPort !== undefined ? { healthPort: flags.healthPort, healthHost: flags.healthHost } : {}),
       start: async () => {
         try {
           await collector.start();

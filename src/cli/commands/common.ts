@@ -67,6 +67,14 @@ export function portOption(flags: string, description: string): Option {
   return new Option(flags, description).argParser(intArg("port", 0, 65535));
 }
 
+/** Address the health endpoint binds: loopback unless asked, so a probe port is not exposed by accident. */
+export const DEFAULT_HEALTH_HOST = "127.0.0.1";
+
+/** `--health-host`, the address `--health-port` binds (default {@link DEFAULT_HEALTH_HOST}). */
+export function healthHostOption(): Option {
+  return new Option("--health-host <host>", "address the health port binds (0.0.0.0 for every interface)").default(DEFAULT_HEALTH_HOST);
+}
+
 /** `--version`, `--tag` and `--zone` of `ls` and `call`, validated, as selector fields. */
 export function selectorOptions(opts: { version?: string; tag?: string; zone?: string }): { version?: string; tags?: string[]; zone?: string } {
   const out: { version?: string; tags?: string[]; zone?: string } = {};

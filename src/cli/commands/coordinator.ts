@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { createCoordinator } from "../../coordinator/index.js";
 import { CliError } from "../CliError.js";
 import { runService } from "../runService.js";
-import { durationArg, intArg, open, portOption, withCommonOptions } from "./common.js";
+import { durationArg, intArg, open, portOption, withCommonOptions, healthHostOption } from "./common.js";
 
 interface CoordinatorFlags {
   id?: string;
@@ -15,6 +15,7 @@ interface CoordinatorFlags {
   removeAfter?: number;
   registerTtl?: number;
   healthPort?: number;
+  healthHost: string;
 }
 
 /** Builds the `coordinator` command. */
@@ -29,7 +30,8 @@ export function coordinatorCommand(): Command {
     .addOption(new Option("--down-after <intervals>", "missed heartbeat intervals before down (default 3)").argParser(intArg("--down-after", 2, 1_000_000)))
     .addOption(new Option("--remove-after <intervals>", "missed heartbeat intervals before removal (default 10)").argParser(intArg("--remove-after", 3, 100_000_000)))
     .addOption(new Option("--register-ttl <duration>", "lifetime of HTTP/NATS registrations without a refresh (default 30s)").argParser(durationArg()))
-    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"));
+    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"))
+    .addOption(healthHostOption());
   withCommonOptions(cmd, ["switchboard coordinator", "switchboard coordinator --servers nats://n1:4222,nats://n2:4222 --kv-replicas 3 --health-port 8081"]);
   cmd.action(async (flags: CoordinatorFlags) => {
     let suspectGrace: number | undefined;
@@ -55,7 +57,7 @@ export function coordinatorCommand(): Command {
       name: "coordinator",
       settings,
       nc,
-      ...(flags.healthPort !== undefined ? { healthPort: flags.healthPort } : {}),
+      ...(flags.healthPort !== undefined ? { healthPort: flags.healthPort, healthHost: flags.healthHost } : {}),
       start: async () => {
         try {
           await coordinator.start();

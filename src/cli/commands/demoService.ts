@@ -8,7 +8,7 @@ import { ServiceError, isToken } from "../../protocol/index.js";
 import { CliError } from "../CliError.js";
 import { printJsonLine } from "../output.js";
 import { runService } from "../runService.js";
-import { durationArg, intArg, open, portOption, withCommonOptions } from "./common.js";
+import { durationArg, intArg, open, portOption, withCommonOptions, healthHostOption } from "./common.js";
 
 /** Options of the demo service. */
 export interface DemoServiceOptions {
@@ -17,6 +17,7 @@ export interface DemoServiceOptions {
   delay: number;
   jitter: number;
   healthPort?: number;
+  healthHost: string;
   id?: string;
   stdinLifeline?: boolean;
   drain: number;
@@ -37,6 +38,7 @@ export function demoServiceCommand(): Command {
         .argParser(durationArg()),
     )
     .addOption(portOption("--health-port <port>", "serve GET /healthz on this port"))
+    .addOption(healthHostOption())
     // For `switchboard demo`: stop when the parent closes our stdin (it died or is stopping us).
     .addOption(new Option("--stdin-lifeline", "stop when stdin closes").hideHelp());
   withCommonOptions(cmd, ["switchboard demo-service --service echo --heartbeat 250ms", "switchboard call echo echo '{\"hi\":1}'"]);
@@ -72,7 +74,7 @@ export function demoServiceCommand(): Command {
       name: "demo-service",
       settings,
       nc,
-      ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort } : {}),
+      ...(opts.healthPort !== undefined ? { healthPort: opts.healthPort, healthHost: opts.healthHost } : {}),
       start: async () => {
         await agent.start();
         // The demo (and tests) wait for this line before using the instance.

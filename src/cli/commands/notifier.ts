@@ -5,7 +5,7 @@ import { CliError } from "../CliError.js";
 import { parseDuration } from "../output.js";
 import { runService } from "../runService.js";
 import { resolveSmtp } from "../settings.js";
-import { durationArg, open, portOption, withCommonOptions } from "./common.js";
+import { durationArg, open, portOption, withCommonOptions, healthHostOption } from "./common.js";
 
 interface NotifierFlags {
   smtpHost?: string;
@@ -22,6 +22,7 @@ interface NotifierFlags {
   id?: string;
   externalUrl?: string;
   healthPort?: number;
+  healthHost: string;
 }
 
 /** A config-file duration (`"30s"` or milliseconds) in ms. */
@@ -49,7 +50,8 @@ export function notifierCommand(): Command {
     .option("--durable <name>", "durable consumer name; notifiers sharing it share the work (default notifier)")
     .option("--id <id>", "notifier id shown in ack replies (default notifier-<random>)")
     .option("--external-url <url>", "link shown in mails (e.g. a dashboard)")
-    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"));
+    .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"))
+    .addOption(healthHostOption());
   withCommonOptions(cmd, [
     "SMTP_HOST=mail.example.com SMTP_FROM=alerts@example.com switchboard notifier --to oncall@example.com",
     "switchboard notifier --smtp-host 127.0.0.1 --smtp-port 1025 --from sb@localhost --to me@localhost --group-wait 5s",
@@ -125,7 +127,7 @@ export function notifierCommand(): Command {
       name: "notifier",
       settings,
       nc,
-      ...(flags.healthPort !== undefined ? { healthPort: flags.healthPort } : {}),
+      ...(flags.healthPort !== undefined ? { healthPort: flags.healthPort, healthHost: flags.healthHost } : {}),
       start: async () => {
         try {
           await notifier.start();
