@@ -13,6 +13,7 @@ import { ackCommand } from "./commands/ack.js";
 import { benchCommand } from "./commands/bench.js";
 import { alertsCommand } from "./commands/alerts.js";
 import { callCommand } from "./commands/call.js";
+import { routeCommand } from "./commands/route.js";
 import { collectorCommand } from "./commands/collector.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { demoServiceCommand } from "./commands/demoService.js";
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     lsCommand(),
     watchCommand(),
     callCommand(),
+    routeCommand(),
     alertsCommand(),
     ackCommand(),
     demoCommand(),

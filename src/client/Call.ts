@@ -149,6 +149,7 @@ export class Call implements PendingAttempt {
     if (this.member !== null) this.member.stats.finished(now, latency);
     this.breaker!.success(now, this.probe);
     this.exec.counters.succeeded++;
+    if (this.opts.servedBy !== undefined) this.opts.servedBy.calls++;
     this.resolve(value);
   }
 

@@ -9,10 +9,11 @@ import type { Logger } from "../protocol/index.js";
 import { Call } from "./Call.js";
 import { BadRequestError, UnavailableError } from "./errors.js";
 import { EventEmitter, type Event } from "../protocol/Event.js";
-import { SelectorCache, resolveCallOptions, type CallDefaults, type ResolvedCallOptions } from "./resolveCallOptions.js";
+import { chooseSubset, type CompiledPolicy, type HeaderSource, type PolicySubset } from "./policy/TrafficPolicy.js";
+import { SelectorCache, resolveCallOptions, type CallDefaults, type PolicyCounter, type ResolvedCallOptions } from "./resolveCallOptions.js";
 import type { RetryBudget } from "./RetryBudget.js";
 import { RetryPolicy } from "./RetryPolicy.js";
-import type { InstanceRouter, Route } from "./InstanceRouter.js";
+import type { InstanceRouter, Route, Selection } from "./InstanceRouter.js";
 import type { RandomSource } from "./strategies/index.js";
 import type { Transport } from "./Transport.js";
 import type { CallOptions, Clock, GiveUpEvent, RetryEvent, Timers } from "./types.js";
@@ -31,6 +32,8 @@ export interface CallExecutorOptions {
   /** Latency recorded for a failed attempt at least (default 1000 ms). */
   failurePenaltyMs?: number;
   logger?: Logger;
+  /** Traffic policies in force, by service (a PolicyWatcher). */
+  policies?: { get(service: string): CompiledPolicy | undefined } | undefined;
 }
 
 /** Counters kept by the executor. */
@@ -93,6 +96,9 @@ export class CallExecutor {
   private readonly defaultCallOptions: ResolvedCallOptions;
   /** Compiled version/tags selectors of recent calls. */
   private readonly selectors = new SelectorCache();
+  /** Traffic policies in force (undefined: none are watched). */
+  private readonly policies: { get(service: string): CompiledPolicy | undefined } | undefined;
+  private readonly policyCounters = new Map<string, PolicyCounter>();
 
   constructor(opts: CallExecutorOptions) {
     this.router = opts.router;
@@ -106,6 +112,7 @@ export class CallExecutor {
     this.defaultCallOptions = resolveCallOptions(this.defaults, this.policy, this.random, undefined);
     this.penaltyMs = opts.failurePenaltyMs ?? 1000;
     this.log = opts.logger;
+    this.policies = opts.policies;
     const onListenerError = (err: unknown) => this.log?.warn({ err }, "event listener threw");
     this.retryEvents = new EventEmitter<RetryEvent>(onListenerError);
     this.giveUpEvents = new EventEmitter<GiveUpEvent>(onListenerError);
@@ -148,9 +155,53 @@ export class CallExecutor {
       reject(new BadRequestError(`${service}.${endpoint}: ${(err as Error).message}`, service, endpoint, []));
       return;
     }
+    if (this.policies !== undefined) {
+      const policy = this.policies.get(service);
+      if (policy !== undefined) {
+        const routed = this.applyPolicy(policy, route, settings, opts?.headers);
+        if (routed === null) {
+          this.counters.failed++;
+          const err = new UnavailableError(
+            `${service}.${endpoint}: the traffic policy of ${service} (revision ${policy.revision}) leaves no instance: no live instance matches any subset with weight`,
+            service,
+            endpoint,
+            [],
+          );
+          reject(err);
+          return;
+        }
+        settings = routed;
+      }
+    }
     const call = new Call(this, route, service, endpoint, data, now + settings.deadlineMs, settings, resolve, reject);
     this.budget?.deposit();
     call.dispatch(now);
+  }
+
+  /**
+   * The settings of a call under a traffic policy: the chosen subset's selector added to the call's
+   * own, and the counter of that subset. Null when no subset with weight has a matching instance.
+   */
+  private applyPolicy(policy: CompiledPolicy, route: Route, settings: ResolvedCallOptions, headers: CallOptions["headers"]): ResolvedCallOptions | null {
+    const own = settings.selection?.filters;
+    const withSubset = (s: PolicySubset) => (s.selector === undefined ? own : own === undefined ? [s.selector] : [...own, s.selector]);
+    const choice = chooseSubset(policy, headers as HeaderSource, (s) => route.select(withSubset(s)).length > 0, this.random);
+    if (choice === null) return null;
+    const key = `${policy.service}\u0000${policy.revision}\u0000${choice.subset.name}\u0000${choice.by}`;
+    let counter = this.policyCounters.get(key);
+    if (counter === undefined) {
+      if (this.policyCounters.size >= 4096) this.policyCounters.clear();
+      counter = { service: policy.service, revision: policy.revision, subset: choice.subset.name, override: choice.by === "override", calls: 0 };
+      this.policyCounters.set(key, counter);
+    }
+    const filters = withSubset(choice.subset);
+    const selection: Selection = { ...settings.selection, filters };
+    return { ...settings, selection, servedBy: counter };
+  }
+
+  /** Calls served per traffic-policy subset (revision, subset, by weight or override). */
+  policyStats(): PolicyCounter[] {
+    return [...this.policyCounters.values()].map((c) => ({ ...c }));
   }
 
   /** Ends calls waiting for a retry and refuses new calls. */

@@ -7,13 +7,14 @@
  * ```
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DEFAULT_PREFIX, Subjects, checkZone, createLogger, openNats, type Logger } from "../protocol/index.js";
+import { DEFAULT_PREFIX, Subjects, checkZone, createLogger, openNats, type Logger, type RoutingPolicy } from "../protocol/index.js";
 import { CallExecutor } from "./CallExecutor.js";
 import { EventEmitter, type Disposable, type Event } from "../protocol/Event.js";
 import { createRegistryCache } from "./registry/index.js";
 import { RequestMux } from "./RequestMux.js";
 import { RetryBudget } from "./RetryBudget.js";
 import { InstanceRouter, type InstanceStateChange } from "./InstanceRouter.js";
+import { PolicyWatcher } from "./policy/PolicyWatcher.js";
 import { isStrategyName } from "./strategies/index.js";
 import type { CallCallback, CallOptions, ClientOptions, ClientStats, Clock, GiveUpEvent, RegistrySource, RetryEvent, Timers } from "./types.js";
 
@@ -33,6 +34,7 @@ interface CallPath {
   readonly executor: CallExecutor;
   readonly mux: RequestMux;
   readonly router: InstanceRouter;
+  readonly policies: PolicyWatcher | undefined;
 }
 
 /** A client; create with {@link createClient}, then `await client.start()`. */
@@ -107,6 +109,10 @@ export class Client {
       if (owned) await nc.close().catch(() => {});
       throw err;
     }
+    let policies: PolicyWatcher | undefined;
+    if (opts.policies !== false) {
+      policies = await new PolicyWatcher(nc, { prefix: opts.prefix!, logger: log.child({ component: "traffic-policy" }) }).start();
+    }
     const timers = opts.timers ?? defaultTimers;
     const random = opts.random ?? Math.random;
     const stateChanges = this.stateChanges;
@@ -143,10 +149,11 @@ export class Client {
       budget: opts.retryBudget === false ? undefined : new RetryBudget(opts.retryBudget ?? {}),
       failurePenaltyMs: opts.failurePenaltyMs,
       logger: log,
+      policies,
     });
     this.retryListeners.attach(executor.onRetry);
     this.giveUpListeners.attach(executor.onGiveUp);
-    this.parts = { nc, owned, registry, ownsRegistry, executor, mux, router };
+    this.parts = { nc, owned, registry, ownsRegistry, executor, mux, router, policies };
     void this.watchConnection(nc, router);
     return this;
   }
@@ -218,7 +225,7 @@ export class Client {
   /** Counters since the client was started (all zero before). */
   stats(): ClientStats {
     const parts = this.parts;
-    if (!parts) return { ...ZERO_STATS, breakers: { ...ZERO_STATS.breakers } };
+    if (!parts) return { ...ZERO_STATS, breakers: { ...ZERO_STATS.breakers }, policies: { inForce: 0, refused: 0, served: [] } };
     const c = parts.executor.counters;
     return {
       calls: c.calls,
@@ -236,7 +243,18 @@ export class Client {
       waitedForBreaker: c.waitedForBreaker,
       breakers: parts.router.breakerTotals(),
       pending: parts.mux.size,
+      policies: {
+        inForce: parts.policies?.stats().policies ?? 0,
+        refused: parts.policies?.stats().invalid ?? 0,
+        served: parts.executor.policyStats(),
+      },
     };
+  }
+
+  /** The traffic policy this client applies to `service` now, with its KV revision (undefined: none). */
+  trafficPolicy(service: string): { revision: number; policy: RoutingPolicy } | undefined {
+    const p = this.parts?.policies?.get(service);
+    return p === undefined ? undefined : { revision: p.revision, policy: p.source };
   }
 
   /** The breaker state of each known instance of `service` (for diagnostics and tests). */
@@ -263,6 +281,7 @@ export class Client {
       parts.executor.close("client closed");
       parts.mux.close("client closed");
       parts.router.close();
+      parts.policies?.stop();
       if (parts.ownsRegistry) await parts.registry?.stop?.();
       if (parts.owned && !parts.nc.isClosed()) await parts.nc.close();
     })();
@@ -316,6 +335,7 @@ const ZERO_STATS: ClientStats = {
   waitedForBreaker: 0,
   breakers: { opened: 0, halfOpened: 0, closed: 0, open: 0 },
   pending: 0,
+  policies: { inForce: 0, refused: 0, served: [] },
 };
 
 /** Calls a user callback outside our stack: an exception in it is the caller's, not the call path's. */

@@ -12,3 +12,6 @@ export { RetryBudget, type RetryBudgetOptions } from "./RetryBudget.js";
 export { InstanceStats, type InstanceStatsOptions } from "./InstanceStats.js";
 export type { Event, Disposable } from "../protocol/Event.js";
 export { STRATEGY_NAMES, createStrategy, isStrategyName, type Candidate, type PickContext, type RandomSource, type Strategy, type StrategyName } from "./strategies/index.js";
+export { PolicyWatcher, routesBucketName, type PolicyWatcherOptions, type PolicyWatcherStats } from "./policy/PolicyWatcher.js";
+export { compilePolicy, decodePolicy, chooseSubset, InvalidPolicyError, MAX_POLICY_BYTES, type CompiledPolicy, type PolicySubset, type SubsetChoice } from "./policy/TrafficPolicy.js";
+export type { PolicyCounter } from "./resolveCallOptions.js";

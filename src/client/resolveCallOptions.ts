@@ -33,6 +33,20 @@ export interface ResolvedCallOptions {
   headers: CallOptions["headers"];
   /** Selectors and zone preference of the call (undefined: any instance). */
   selection: Selection | undefined;
+  /** The traffic-policy subset the call goes to, counted when it succeeds (undefined: no policy). */
+  servedBy?: PolicyCounter | undefined;
+}
+
+/** Calls served through one subset of one revision of a service's traffic policy. */
+export interface PolicyCounter {
+  readonly service: string;
+  /** KV revision of the policy. */
+  readonly revision: number;
+  readonly subset: string;
+  /** Chosen by a header override rather than by weight. */
+  readonly override: boolean;
+  /** Calls that succeeded through it. */
+  calls: number;
 }
 
 /** Compiled selectors by their text, so a call with a version range does not parse it every time. */

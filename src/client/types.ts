@@ -1,4 +1,5 @@
 /** Public option and event types of the Switchboard client's call path. */
+import type { PolicyCounter } from "./resolveCallOptions.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Event, InstanceView, Logger, NatsSource } from "../protocol/index.js";
 import type { BreakerOptions } from "./CircuitBreaker.js";
@@ -100,6 +101,11 @@ export type ClientOptions = NatsSource & {
   failurePenaltyMs?: number;
   /** Ring points per instance for `consistent-hash` (default 160). */
   virtualNodes?: number;
+  /**
+   * Follow the traffic policies of the KV bucket `<prefix>_routes` (`switchboard route set`), watched
+   * for changes. Default true; without JetStream or without the bucket, calls simply have no policy.
+   */
+  policies?: boolean;
   /** This client's zone: calls prefer instances announced with the same `zone` (see CallOptions.zone). */
   zone?: string;
   /**
@@ -177,4 +183,9 @@ export interface ClientStats {
   breakers: { opened: number; halfOpened: number; closed: number; open: number };
   /** Requests currently awaiting a reply. */
   pending: number;
+  /**
+   * Traffic policies: how many are in force, how many stored values were refused as invalid, and the
+   * calls that succeeded through each subset of each policy revision (by weight or by header override).
+   */
+  policies: { inForce: number; refused: number; served: PolicyCounter[] };
 }

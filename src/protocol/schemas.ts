@@ -29,6 +29,7 @@ export interface MessageTypes {
   "alert-rules": T.AlertRulesFile;
   "monitor-query": T.MonitorQuery;
   "monitor-snapshot": T.MonitorSnapshot;
+  "routing-policy": T.RoutingPolicy;
 }
 /** A message kind with a schema in `schemas/`. */
 export type MessageKind = keyof MessageTypes;

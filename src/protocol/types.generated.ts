@@ -6,6 +6,12 @@
  * @maxItems 64
  */
 export type TagList = string[];
+/**
+ * Tags an instance must all carry.
+ *
+ * @maxItems 64
+ */
+export type TagList1 = string[];
 
 /**
  * A notifier's reply to an alert-ack request, after the acknowledgement is stored.
@@ -1433,6 +1439,67 @@ export interface RegistrySnapshot {
    */
   parts?: number;
   instances: InstanceView[];
+}
+/**
+ * A traffic policy of one service, stored in the KV bucket <prefix>_routes under the service's name (switchboard route set). Every client watches the bucket: calls to the service pick a subset by weight (or by a header override) and are balanced among the instances of that subset.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "RoutingPolicy".
+ */
+export interface RoutingPolicy {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  service: string;
+  /**
+   * Named sets of instances, each with a share of the calls. Names are unique.
+   *
+   * @minItems 1
+   * @maxItems 16
+   */
+  subsets: {
+    /**
+     * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+     */
+    name: string;
+    /**
+     * A semver range (npm's grammar: ^2.1.0, 1.x, >=1.2 <2, 2.0.0-canary).
+     */
+    version?: string;
+    tags?: TagList1;
+    /**
+     * Relative share of the calls (95 and 5, or 0.95 and 0.05).
+     */
+    weight: number;
+  }[];
+  /**
+   * A request carrying this header with this value goes to this subset only (first match wins).
+   *
+   * @maxItems 16
+   */
+  overrides?: {
+    /**
+     * Header name, compared case-insensitively.
+     */
+    header: string;
+    value: string;
+    /**
+     * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+     */
+    subset: string;
+  }[];
+  /**
+   * Milliseconds since the Unix epoch.
+   */
+  updatedAt?: number;
+  /**
+   * Who set it (informational).
+   */
+  updatedBy?: string;
 }
 /**
  * Published by a coordinator on <prefix>.sync: agents re-announce after a random jitter. With service (and id) only those instances answer.
