@@ -116,5 +116,9 @@ export type { GroupTimings, MailNotifier, MailNotifierOptions, NotifierStats, Ro
 
 // ── Gateway: the seed's HTTP API ──────────────────────────────────────────────────────────────────────────
 export { createGateway } from "./gateway/Gateway.js";
-export type { Gateway, GatewayOptions, GatewayCaller, GatewayCallOptions } from "./gateway/types.js";
+export type { Gateway, GatewayOptions, GatewayCaller, GatewayCallOptions, GatewayTlsOptions } from "./gateway/types.js";
 export { RegistryUnavailableError, RegistryRequestError } from "./gateway/RegistryRequests.js";
+
+// ── Bridge: HTTP-registered services on the bus ───────────────────────────────────────────────────────────
+export { createHttpBridge, HttpBridge, BRIDGE_QUEUE } from "./bridge/HttpBridge.js";
+export type { HttpBridgeOptions, HttpBridgeStats } from "./bridge/HttpBridge.js";

@@ -16,6 +16,7 @@ export * from "./client/index.js";
 export * from "./monitor/index.js";
 export * from "./notify/index.js";
 export * from "./gateway/index.js";
+export * from "./bridge/index.js";
 // The CLI as a library; its SmtpSettings (CLI flags) is not the notifier's, so it is not re-exported here.
 export { buildProgram, main, run, CliError, describeConnectError, toCliError, resolveSettings, resolveSmtp, loadConfigFile, parseConfig } from "./cli/index.js";
 export type { CommonOptions, ResolvedSettings } from "./cli/index.js";

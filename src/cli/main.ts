@@ -18,6 +18,7 @@ import { collectorCommand } from "./commands/collector.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { demoServiceCommand } from "./commands/demoService.js";
 import { gatewayCommand } from "./commands/gateway.js";
+import { bridgeCommand } from "./commands/bridge.js";
 import { lsCommand } from "./commands/ls.js";
 import { notifierCommand } from "./commands/notifier.js";
 import { demoCommand } from "./commands/demo.js";
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
     collectorCommand(),
     notifierCommand(),
     gatewayCommand(),
+    bridgeCommand(),
     lsCommand(),
     watchCommand(),
     callCommand(),

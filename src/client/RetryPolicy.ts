@@ -50,15 +50,17 @@ export function linearJitterDelay(attempt: number, baseMs: number, capMs: number
 /**
  * Whether a failed attempt may be repeated on another instance. Safe without knowing anything
  * about the call: the request was not delivered (no responders) or was refused before any work
- * (OVERLOADED, UNAVAILABLE), or the callee said so (`retryable: true`). Timeouts and garbage
- * replies only when the caller marked the call idempotent, since the callee may have acted.
+ * (OVERLOADED, UNAVAILABLE), or the callee said so (`retryable: true`). Timeouts, garbage replies and
+ * INTERNAL/TIMEOUT error replies (an HTTP service's 5xx) only when the caller marked the call
+ * idempotent, since the callee may have acted.
  */
 export function isRetryableOutcome(outcome: AttemptOutcome, code: string | undefined, retryableFlag: boolean, idempotent: boolean): boolean {
   switch (outcome) {
     case "no-responders":
       return true;
     case "error-reply":
-      return retryableFlag || (code !== undefined && isRetryableCode(code));
+      // A failure the callee may have acted on (INTERNAL, TIMEOUT: an HTTP service's 5xx) only when idempotent.
+      return retryableFlag || (code !== undefined && (isRetryableCode(code) || (idempotent && (code === "INTERNAL" || code === "TIMEOUT"))));
     case "timeout":
     case "bad-reply":
       return idempotent;

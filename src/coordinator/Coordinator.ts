@@ -33,6 +33,7 @@ import {
 } from "../protocol/index.js";
 import { HeartbeatIngest } from "./HeartbeatIngest.js";
 import { judgeLeaderEvent, type LeaderKnowledge } from "./LeaderEventCheck.js";
+import { HttpHealthChecker, type HttpHealthCheckStats } from "./HttpHealthChecker.js";
 import { LeaderPersistence } from "./LeaderPersistence.js";
 import { Leadership } from "./Leadership.js";
 import { leaseBucketName, registrationId } from "./names.js";
@@ -70,6 +71,7 @@ export class Coordinator {
   private readonly defaultTtlMs: number | undefined;
   private readonly heartbeats: HeartbeatIngest;
   private readonly syncLimiter: SyncLimiter;
+  private readonly httpChecks: HttpHealthChecker | undefined;
   private connection: NatsConnection | undefined;
   private ownsConnection = false;
   private readonly subs: Subscription[] = [];
@@ -129,6 +131,18 @@ export class Coordinator {
       onUnknown: (service, id) => this.askToAnnounce(service, id),
       onChange: (c) => this.emit(c),
     });
+    if (opts.httpHealthChecks !== false) {
+      // Its own file, wired through the public listeners: the leader checks, followers apply the heartbeats.
+      const checker = new HttpHealthChecker({ nc: () => this.nc, subjects: this.subjects, registry: this.registry, log: this.log });
+      this.httpChecks = checker;
+      this.onChange((c) => checker.onChange(c));
+      this.onLeadershipChange((l) => (l.leader && this.state !== "stopped" ? checker.start() : checker.stop()));
+    }
+  }
+
+  /** Counters of the HTTP health checks this coordinator runs (while it leads). */
+  httpCheckStats(): HttpHealthCheckStats {
+    return this.httpChecks?.stats() ?? { checking: 0, passed: 0, failed: 0 };
   }
 
   /** The NATS connection; throws before {@link start}. */
@@ -600,6 +614,7 @@ export class Coordinator {
 
   private async halt(graceful: boolean): Promise<void> {
     this.state = "stopped";
+    this.httpChecks?.stop();
     clearTimeout(this.tickTimer);
     const nc = this.connection;
     if (nc && !nc.isClosed()) await Promise.allSettled(this.subs.map((s) => s.drain()));

@@ -1,5 +1,6 @@
 /** The coordinator: the registry state machine and its NATS adapter (leadership, persistence, queries). */
 export { Coordinator, createCoordinator } from "./Coordinator.js";
+export type { HttpHealthCheckStats } from "./HttpHealthChecker.js";
 export { RegistryStateMachine } from "./RegistryStateMachine.js";
 export { isHeartbeat } from "./heartbeatCheck.js";
 export { parseCanonicalHeartbeat, heartbeatFields, type HeartbeatFields } from "./HeartbeatParser.js";

@@ -99,6 +99,8 @@ export type CoordinatorOptions = NatsSource &
     prefix?: string;
     /** This coordinator's id (shown in snapshots, events and the lease). Default `coord-<random>`. */
     id?: string;
+    /** Run the active HTTP health checks of registrations with a `healthCheck` while leading (default true). */
+    httpHealthChecks?: boolean;
     /**
      * Leadership lease time in ms (default 3000): a leader that stops renewing loses leadership after
      * this long, and another coordinator takes over. Renewed every leaseMs/3.

@@ -6,6 +6,7 @@
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
+import { createHttpBridge, type HttpBridge } from "../bridge/index.js";
 import { createClient } from "../client/index.js";
 import { ErrorCode, Subjects, createLogger, openNats } from "../protocol/index.js";
 import { buildGatewayApp } from "./app.js";
@@ -31,6 +32,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   let nc: NatsConnection | undefined;
   let owned = false;
   let caller: GatewayCaller | undefined;
+  let bridge: HttpBridge | undefined;
   let app: FastifyInstance | undefined;
   let boundPort = 0;
   let boundHost = opts.host ?? DEFAULT_HOST;
@@ -78,6 +80,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       owned = opened.owned;
       try {
         caller = opts.caller ?? clientCaller(await createClient({ nats: nc, prefix: subjects.prefix }).start(), opts.strategy ? { strategy: opts.strategy } : {});
+        if (opts.bridge !== false) bridge = await createHttpBridge({ nats: nc, prefix: subjects.prefix, logger: log }).start();
         const built = await buildGatewayApp({ maxBodyBytes: maxBody, authTokens: opts.authTokens, tls: opts.https, log, routes });
         try {
           await built.listen({ port: opts.port ?? DEFAULT_PORT, host: boundHost });
@@ -90,6 +93,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
         }
         app = built;
       } catch (err) {
+        await bridge?.stop();
+        bridge = undefined;
         await caller?.close?.();
         caller = undefined;
         if (owned) await nc?.close();
@@ -106,6 +111,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
       const a = app;
       app = undefined;
       await a?.close();
+      await bridge?.stop();
+      bridge = undefined;
       await caller?.close?.();
       caller = undefined;
       if (owned && nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());
