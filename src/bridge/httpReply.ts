@@ -1,9 +1,9 @@
 /**
  * How an HTTP service's answer becomes a NATS reply in the error convention, pure: 2xx → the body;
- * 429 → OVERLOADED and 503 → UNAVAILABLE (refused before any work: retryable everywhere); other
- * statuses → their code (400, 404, 500, 504…), which a client retries only when the call is
- * idempotent (5xx); a request that never reached the service → UNAVAILABLE, retryable; one that
- * reached it without a complete answer → TIMEOUT or INTERNAL (the service may have acted).
+ * 429 → OVERLOADED and 503 → UNAVAILABLE (refused before any work: retryable everywhere); 4xx → their
+ * code (400 BAD_REQUEST, 404 NOT_FOUND); other 5xx → BAD_GATEWAY and 504 → TIMEOUT, which a client
+ * retries only when the call is idempotent; a request that never reached the service → UNAVAILABLE,
+ * retryable; one that reached it without a complete answer → TIMEOUT or BAD_GATEWAY (it may have acted).
  */
 import { ErrorCode, codeForStatus } from "../protocol/index.js";
 import type { HttpOutcome } from "../http/probeHttp.js";
@@ -36,10 +36,19 @@ export function bridgeReply(out: HttpOutcome): BridgeReply {
     case "failed":
       return out.timeout
         ? { ok: false, code: ErrorCode.TIMEOUT, message: `HTTP service: ${out.message}`, retryable: false }
-        : { ok: false, code: ErrorCode.INTERNAL, message: `HTTP service: ${out.message}`, retryable: false };
+        : { ok: false, code: ErrorCode.BAD_GATEWAY, message: `HTTP service: ${out.message}`, retryable: false };
     case "response": {
       if (out.status >= 200 && out.status < 300) return { ok: true, body: out.body };
-      const code = out.status === 429 ? ErrorCode.OVERLOADED : out.status === 503 ? ErrorCode.UNAVAILABLE : codeForStatus(out.status);
+      const code =
+        out.status === 429
+          ? ErrorCode.OVERLOADED
+          : out.status === 503
+            ? ErrorCode.UNAVAILABLE
+            : out.status === 504
+              ? ErrorCode.TIMEOUT
+              : out.status >= 500
+                ? ErrorCode.BAD_GATEWAY
+                : codeForStatus(out.status);
       return { ok: false, code, message: reasonOf(out.body, out.status), retryable: code === ErrorCode.OVERLOADED || code === ErrorCode.UNAVAILABLE };
     }
   }

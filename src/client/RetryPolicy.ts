@@ -51,16 +51,16 @@ export function linearJitterDelay(attempt: number, baseMs: number, capMs: number
  * Whether a failed attempt may be repeated on another instance. Safe without knowing anything
  * about the call: the request was not delivered (no responders) or was refused before any work
  * (OVERLOADED, UNAVAILABLE), or the callee said so (`retryable: true`). Timeouts, garbage replies and
- * INTERNAL/TIMEOUT error replies (an HTTP service's 5xx) only when the caller marked the call
- * idempotent, since the callee may have acted.
+ * BAD_GATEWAY/TIMEOUT error replies (an HTTP service's 5xx, through the bridge) only when the caller
+ * marked the call idempotent, since the callee may have acted. INTERNAL (a handler that threw) never.
  */
 export function isRetryableOutcome(outcome: AttemptOutcome, code: string | undefined, retryableFlag: boolean, idempotent: boolean): boolean {
   switch (outcome) {
     case "no-responders":
       return true;
     case "error-reply":
-      // A failure the callee may have acted on (INTERNAL, TIMEOUT: an HTTP service's 5xx) only when idempotent.
-      return retryableFlag || (code !== undefined && (isRetryableCode(code) || (idempotent && (code === "INTERNAL" || code === "TIMEOUT"))));
+      // An HTTP service's failure through the bridge (BAD_GATEWAY, TIMEOUT): it may have acted, so only when idempotent.
+      return retryableFlag || (code !== undefined && (isRetryableCode(code) || (idempotent && (code === "BAD_GATEWAY" || code === "TIMEOUT"))));
     case "timeout":
     case "bad-reply":
       return idempotent;

@@ -7,7 +7,7 @@ import type { GiveUpEvent } from "./types.js";
 
 /** Error-reply codes that say the instance is unwell (they count against its breaker). */
 export function isInstanceFailureCode(code: string): boolean {
-  return code === "INTERNAL" || code === "UNAVAILABLE" || code === "TIMEOUT";
+  return code === "INTERNAL" || code === "UNAVAILABLE" || code === "TIMEOUT" || code === "BAD_GATEWAY";
 }
 
 /** What {@link giveUpError} needs to know about the call. */

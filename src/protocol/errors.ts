@@ -22,6 +22,8 @@ export const ErrorCode = {
   INTERNAL: "INTERNAL",
   UNAVAILABLE: "UNAVAILABLE",
   TIMEOUT: "TIMEOUT",
+  /** An HTTP service behind the bridge failed (5xx, reset, garbage): retried only for idempotent calls. */
+  BAD_GATEWAY: "BAD_GATEWAY",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -37,9 +39,12 @@ const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map([
 ]);
 const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map([...STATUS_BY_CODE].map(([code, status]) => [status, code as ErrorCode]));
 
+/** The bridge's code for a failed HTTP service: 502 out, but a bare 502 header in is still the responder's INTERNAL failure. */
+const BAD_GATEWAY_STATUS = 502;
+
 /** The HTTP-like status for a symbolic code; unknown (service-defined) codes map to 500. */
 export function statusForCode(code: string): number {
-  return STATUS_BY_CODE.get(code) ?? 500;
+  return STATUS_BY_CODE.get(code) ?? (code === ErrorCode.BAD_GATEWAY ? BAD_GATEWAY_STATUS : 500);
 }
 
 /**

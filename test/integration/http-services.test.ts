@@ -144,11 +144,11 @@ rules:
     const hits = async () => ((await stats("a"))["POST /fail"] ?? 0) + ((await stats("b"))["POST /fail"] ?? 0);
     const before = await hits();
     const once = await post(`/call/${SERVICE}/fail`, {});
-    expect(once.status).toBe(500);
-    expect(await once.json()).toStrictEqual({ status: "error", code: "INTERNAL", message: expect.stringContaining("HTTP 500: broken on purpose") });
+    expect(once.status).toBe(502);
+    expect(await once.json()).toStrictEqual({ status: "error", code: "BAD_GATEWAY", message: expect.stringContaining("HTTP 500: broken on purpose") });
     expect(await hits()).toBe(before + 1);
     const retried = await post(`/call/${SERVICE}/fail?idempotent=true&deadlineMs=3000`, {});
-    expect(retried.status).toBe(500);
+    expect(retried.status).toBe(502);
     // Retried on the other instance (and again, within the attempts and the retry budget).
     expect(await hits()).toBeGreaterThanOrEqual(before + 3);
     await expect(client.call(SERVICE, "busy", {}, { deadlineMs: 800 })).rejects.toMatchObject({ code: "UNAVAILABLE" });

@@ -48,8 +48,9 @@ describe("RetryPolicy", () => {
     expect(isRetryableOutcome("no-responders", undefined, false, false)).toBe(true);
     expect(isRetryableOutcome("error-reply", "OVERLOADED", false, false)).toBe(true);
     expect(isRetryableOutcome("error-reply", "UNAVAILABLE", false, false)).toBe(true);
-    expect(isRetryableOutcome("error-reply", "INTERNAL", false, false)).toBe(false);
-    expect(isRetryableOutcome("error-reply", "INTERNAL", false, true)).toBe(true);
+    expect(isRetryableOutcome("error-reply", "INTERNAL", false, true)).toBe(false);
+    expect(isRetryableOutcome("error-reply", "BAD_GATEWAY", false, false)).toBe(false);
+    expect(isRetryableOutcome("error-reply", "BAD_GATEWAY", false, true)).toBe(true);
     expect(isRetryableOutcome("error-reply", "TIMEOUT", false, false)).toBe(false);
     expect(isRetryableOutcome("error-reply", "TIMEOUT", false, true)).toBe(true);
     expect(isRetryableOutcome("error-reply", "NOT_FOUND", false, true)).toBe(false);
