@@ -1493,7 +1493,7 @@ export interface RoutingPolicy {
     subset: string;
   }[];
   /**
-   * Milliseconds since the Unix epoch.
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
    */
   updatedAt?: number;
   /**
