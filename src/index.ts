@@ -50,6 +50,7 @@ export {
 
 // ── Coordinator: the registry ─────────────────────────────────────────────────────────────────────────────
 export { createCoordinator, Coordinator } from "./coordinator/Coordinator.js";
+export { DEFAULT_REGISTRY_LIMITS, type RegistryLimitsOptions, type RegistryLimitName } from "./coordinator/RegistryLimits.js";
 export type {
   ChangeReason,
   CoordinatorOptions,

@@ -102,7 +102,12 @@ export class Client {
     try {
       if (opts.registry !== undefined && opts.registry !== false) registry = opts.registry;
       else if (opts.registry === undefined) {
-        registry = await createRegistryCache({ nats: nc, prefix: opts.prefix, logger: log.child({ component: "registry-cache" }) }).start();
+        registry = await createRegistryCache({
+          nats: nc,
+          prefix: opts.prefix,
+          logger: log.child({ component: "registry-cache" }),
+          ...(opts.registrySignerKeys ? { signerPublicKeys: opts.registrySignerKeys } : {}),
+        }).start();
         ownsRegistry = true;
       }
     } catch (err) {

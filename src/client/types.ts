@@ -118,6 +118,11 @@ export type ClientOptions = NatsSource & {
    * none — every call goes to the queue-group subject and NATS balances.
    */
   registry?: RegistrySource | false;
+  /**
+   * Public NKeys of the coordinators' signing key: the default registry cache then accepts only signed
+   * registry state (see RegistryCacheOptions.signerPublicKeys).
+   */
+  registrySignerKeys?: readonly string[];
   logger?: Logger;
   /** Clock for deadlines and latencies (default `performance.timeOrigin + performance.now()`). */
   clock?: Clock;

@@ -38,6 +38,7 @@ import { LeaderPersistence } from "./LeaderPersistence.js";
 import { Leadership } from "./Leadership.js";
 import { leaseBucketName, registrationId } from "./names.js";
 import { registrationRecord } from "./registrationRecord.js";
+import { RegistryLimits, type LimitExceeded } from "./RegistryLimits.js";
 import { RegistryStateMachine } from "./RegistryStateMachine.js";
 import { encodeSnapshot, type SnapshotHeader } from "./SnapshotEncoder.js";
 import { SyncLimiter } from "./SyncLimiter.js";
@@ -58,6 +59,10 @@ export class Coordinator {
   readonly subjects: Subjects;
   /** Refused input, counted per kind. */
   readonly invalid: InvalidInputLog;
+  /** Announces and registrations refused by a limit, counted per limit (`maxInstances`, `maxRecordBytes`, …). */
+  readonly refusedByLimit: InvalidInputLog;
+  /** The registry's limits. */
+  readonly limits: RegistryLimits;
   /** Well-formed registry events refused because they do not come from the current leader (or are unsigned), counted per reason. */
   readonly untrusted: InvalidInputLog;
   /** The registry (read it; the coordinator alone feeds it). */
@@ -109,6 +114,8 @@ export class Coordinator {
     this.invalid = new InvalidInputLog(this.log);
     this.replies = new ReplyGuard({ prefix: this.subjects.prefix, invalid: this.invalid, log: this.log });
     this.untrusted = new InvalidInputLog(this.log);
+    this.refusedByLimit = new InvalidInputLog(this.log);
+    this.limits = new RegistryLimits(opts.limits);
     if (opts.signingSeed !== undefined) {
       this.signer = new StateSigner(opts.signingSeed);
       this.verifier = new StateVerifier([this.signer.publicKey, ...(opts.trustedSigners ?? [])]);
@@ -282,6 +289,11 @@ export class Coordinator {
       this.invalid.record("announce", `announce body names ${record.service}/${record.id}, not the instance of its subject`, msg.subject);
       return;
     }
+    const refused = this.limits.check(record, this.registry, true);
+    if (refused) {
+      this.refuse(refused, msg.subject);
+      return;
+    }
     const c = this.registry.announce(record, this.now());
     if (c) this.emit(c);
   }
@@ -323,6 +335,14 @@ export class Coordinator {
       // Switching between health-checked and not: a new life in the registry.
       const gone = this.registry.leave(record.service, record.id, now);
       if (gone) this.emit(gone);
+    }
+    const refused = this.limits.check(record, this.registry, ttlMs === undefined);
+    if (refused) {
+      this.refuse(refused, msg.subject);
+      // Capacity limits are the registry's state (retry later or elsewhere); the others are the request's fault.
+      const capacity = refused.limit === "maxInstances" || refused.limit === "maxInstancesPerService";
+      this.replies.respondError(msg, capacity ? "OVERLOADED" : "BAD_REQUEST", `limit exceeded (${refused.limit}): ${refused.message}`);
+      return;
     }
     const c = ttlMs === undefined ? this.registry.announce(record, now) : this.registry.register(record, ttlMs, now);
     if (c) this.emit(c);
@@ -450,6 +470,11 @@ export class Coordinator {
     this.lastLeaseRefresh = now;
     this.leaseRefresh = l.step();
     return this.leaseRefresh;
+  }
+
+  /** Counts and logs (once per burst per limit) an announce or registration a limit refused. */
+  private refuse(refused: LimitExceeded, subject: string): void {
+    this.refusedByLimit.record(refused.limit, `limit exceeded (${refused.limit}): ${refused.message}`, subject);
   }
 
   /** True when `subject` is `<prefix>.<kind>.<service>.<id>`. */
@@ -594,6 +619,7 @@ export class Coordinator {
       invalid: this.invalid.snapshot(),
       invalidTotal: this.invalid.total,
       untrusted: this.untrusted.snapshot(),
+      refusedByLimit: this.refusedByLimit.snapshot(),
       untrustedTotal: this.untrusted.total,
       persisted: this.store?.counters.written ?? 0,
       persistFailures: this.store?.counters.failed ?? 0,

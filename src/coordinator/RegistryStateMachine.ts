@@ -198,6 +198,16 @@ export class RegistryStateMachine {
     return this.services.get(service)?.get(id);
   }
 
+  /** Instances of one service. */
+  serviceSize(service: string): number {
+    return this.services.get(service)?.size ?? 0;
+  }
+
+  /** True when the instance is in the registry. */
+  has(service: string, id: string): boolean {
+    return this.services.get(service)?.has(id) ?? false;
+  }
+
   /** Names of the services with at least one instance. */
   serviceNames(): IterableIterator<string> {
     return this.services.keys();

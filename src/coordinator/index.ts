@@ -7,6 +7,8 @@ export { parseCanonicalHeartbeat, heartbeatFields, type HeartbeatFields } from "
 export { encodeSnapshot, type SnapshotHeader } from "./SnapshotEncoder.js";
 export { registrationId, registryBucketName, leaseBucketName, REGISTRATION_NAMESPACE } from "./names.js";
 export { instanceKey } from "./RegistryStore.js";
+export { RegistryLimits, DEFAULT_REGISTRY_LIMITS, type RegistryLimitsOptions, type RegistryLimitName, type LimitExceeded } from "./RegistryLimits.js";
+export { judgeLeaderEvent, MAX_REVISION_JUMP, type LeaderEventVerdict, type LeaderKnowledge } from "./LeaderEventCheck.js";
 export type {
   ChangeReason,
   CoordinatorOptions,

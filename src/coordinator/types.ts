@@ -1,5 +1,6 @@
 /** Public types of the coordinator: the registry state machine's inputs and outputs, and the coordinator's options. */
 import type { CompiledSelector, InstanceRecord, InstanceView, Logger, NatsSource } from "../protocol/index.js";
+import type { RegistryLimitsOptions } from "./RegistryLimits.js";
 
 /** Liveness of an instance as the registry derives it. `removed` only ever appears in a change, never in the registry. */
 export type InstanceState = InstanceView["state"];
@@ -142,6 +143,8 @@ export type CoordinatorOptions = NatsSource &
      * with a seed a coordinator also refuses unsigned events. Default: unsigned.
      */
     signingSeed?: string;
+    /** Limits of the registry (instances in total and per service, record size, endpoints, metadata, heartbeat interval). */
+    limits?: RegistryLimitsOptions;
     /** More public NKeys whose signed events a signing coordinator accepts (key rotation). */
     trustedSigners?: readonly string[];
   };
@@ -168,6 +171,8 @@ export interface CoordinatorStats {
   untrusted: Record<string, number>;
   /** Total of those. */
   untrustedTotal: number;
+  /** Announces and registrations refused by a limit, per limit (`maxInstances`, `maxRecordBytes`, …). */
+  refusedByLimit: Record<string, number>;
   /** Persistence: writes and purges done, and failures. */
   persisted: number;
   persistFailures: number;
