@@ -9,7 +9,7 @@ import { CliError } from "./CliError.js";
 import { loadConfigFile } from "./config.js";
 import type { CommonOptions, ResolvedSettings, SmtpSettings } from "./types.js";
 
-/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY, NATS_CONNECT_TIMEOUT_MS. */
+/** Reads {@link NatsSettings} from NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY, NATS_CA, NATS_CERT, NATS_KEY, NATS_CONNECT_TIMEOUT_MS, NATS_INBOX_PREFIX. */
 export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsSettings {
   const s: NatsSettings = {};
   if (env.NATS_URL) s.servers = env.NATS_URL.split(",").map((u) => u.trim()).filter(Boolean);
@@ -18,6 +18,7 @@ export function natsSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsS
   if (env.NATS_TOKEN) s.token = env.NATS_TOKEN;
   if (env.NATS_CREDS) s.credsFile = env.NATS_CREDS;
   if (env.NATS_NKEY) s.nkeyFile = env.NATS_NKEY;
+  if (env.NATS_INBOX_PREFIX) s.inboxPrefix = env.NATS_INBOX_PREFIX;
   if (env.NATS_CONNECT_TIMEOUT_MS) {
     const ms = Number(env.NATS_CONNECT_TIMEOUT_MS);
     if (Number.isInteger(ms) && ms > 0) s.connectTimeoutMs = ms;
@@ -54,6 +55,8 @@ export function resolveSettings(opts: CommonOptions, env: NodeJS.ProcessEnv = pr
   if (token !== undefined) nats.token = token;
   if (credsFile) nats.credsFile = credsFile;
   if (nkeyFile) nats.nkeyFile = nkeyFile;
+  const inboxPrefix = opts.inboxPrefix ?? c.inboxPrefix ?? fromEnv.inboxPrefix;
+  if (inboxPrefix !== undefined) nats.inboxPrefix = inboxPrefix;
   if (fromEnv.connectTimeoutMs !== undefined) nats.connectTimeoutMs = fromEnv.connectTimeoutMs;
   if (credsFile && nkeyFile) throw new CliError("use either --creds or --nkey, not both", 2);
   if (pass !== undefined && user === undefined) throw new CliError("--password needs --user (or NATS_USER)", 2);

@@ -11,6 +11,8 @@ export interface CommonOptions {
   token?: string;
   /** Path of a `.creds` file. */
   creds?: string;
+  /** Prefix of reply inboxes (`--inbox-prefix`). */
+  inboxPrefix?: string;
   /** Path of a file holding an nkey seed. */
   nkey?: string;
   tlsCa?: string;

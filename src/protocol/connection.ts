@@ -32,6 +32,11 @@ export interface NatsSettings {
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Connection name shown by the server's monitoring. */
   name?: string;
+  /**
+   * Prefix of this connection's reply inboxes (default `_INBOX`). Give each NATS user its own, e.g.
+   * `_INBOX_web`, and allow it to subscribe only `_INBOX_web.>`: nobody else can then listen to its replies.
+   */
+  inboxPrefix?: string;
   /** Milliseconds between reconnect attempts (default 250: failure detection runs on short intervals). */
   reconnectTimeWaitMs?: number;
   /**
@@ -54,6 +59,7 @@ export function toConnectionOptions(settings: NatsSettings): ConnectionOptions {
     noAsyncTraces: true,
   };
   if (settings.connectTimeoutMs !== undefined) opts.timeout = settings.connectTimeoutMs;
+  if (settings.inboxPrefix !== undefined) opts.inboxPrefix = settings.inboxPrefix;
   if (settings.user !== undefined) opts.user = settings.user;
   if (settings.pass !== undefined) opts.pass = settings.pass;
   if (settings.token !== undefined) opts.token = settings.token;

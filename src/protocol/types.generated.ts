@@ -363,6 +363,10 @@ export interface CliConfig {
      * Path of a file holding an nkey seed.
      */
     nkey?: string;
+    /**
+     * Prefix of this connection's reply inboxes (default _INBOX), e.g. _INBOX_web for a user allowed to subscribe only _INBOX_web.>.
+     */
+    inboxPrefix?: string;
     tls?: {
       /**
        * CA bundle (PEM) to trust.

@@ -11,7 +11,7 @@ import { Subjects, connectNats, encodeJson, readErrorReply, toConnectionOptions,
 import { generateTestCertificates, type TestCertificates } from "../helpers/certs.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { sleep, waitFor } from "../helpers/wait.js";
-import { PASSWORDS, authorizationConfig } from "./permissions.js";
+import { PASSWORDS, authorizationConfig, inboxPrefixFor } from "./permissions.js";
 
 /** Collects the permission violations the server reports to a connection. */
 function violations(nc: NatsConnection): PermissionViolationError[] {
@@ -43,14 +43,19 @@ describe("security: users and subject permissions", () => {
   let seen: string[];
   let orders: Agent;
   let coordinator: Coordinator;
-  const as = (user: keyof typeof PASSWORDS): NatsSettings => ({ servers: server.url, user, pass: PASSWORDS[user] });
+  const as = (user: keyof typeof PASSWORDS): NatsSettings => ({
+    servers: server.url,
+    user,
+    pass: PASSWORDS[user],
+    ...(user === "admin" ? {} : { inboxPrefix: inboxPrefixFor(user) }),
+  });
 
   beforeAll(async () => {
     server = await startNatsServer({ config: authorizationConfig(prefix) });
-    admin = await connectNats(as("switchboard"));
+    admin = await connectNats(as("admin"));
     seen = record(admin, `${prefix}.>`);
     await admin.flush();
-    coordinator = createCoordinator({ ...as("switchboard"), prefix, leaseMs: 600 });
+    coordinator = createCoordinator({ ...as("coordinator"), prefix, leaseMs: 600 });
     await coordinator.start();
     orders = createAgent({ service: "orders", ...as("orders"), prefix, heartbeatMs: 100, metricsIntervalMs: 100 });
     orders.endpoint("echo", (p) => p);

@@ -11,6 +11,11 @@ import { parse } from "yaml";
 import type { Command } from "commander";
 import { buildProgram } from "../../src/cli/index.js";
 import { validatorFor } from "../../src/protocol/index.js";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { authorizationConfig, inboxPrefixFor } from "../chaos/permissions.js";
+import { NATS_SERVER_BIN } from "../helpers/nats-server.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"), { merge: true }) as {
@@ -143,6 +148,43 @@ describe("docker-compose.yml", () => {
       expect(cmd, `${name}: switchboard ${sub}`).toBeDefined();
       const known = new Set(cmd!.options.flatMap((o) => [o.long, o.short].filter(Boolean) as string[]));
       for (const a of args.filter((x) => x.startsWith("-"))) expect(known.has(a.split("=")[0]!), `${name}: ${sub} ${a}`).toBe(true);
+    }
+  });
+});
+
+describe("docker-compose.yml: NATS users and least-privilege permissions", () => {
+  const authFile = readFileSync(join(root, "deploy", "nats-auth.conf"), "utf8");
+  const normalize = (text: string) => text.replace(/^#.*$/gm, "").replace(/\s+/g, " ").trim();
+
+  it("deploy/nats-auth.conf is the tested permission set for prefix sb and the echo service, and nats-server accepts it", () => {
+    expect(normalize(authFile)).toBe(normalize(authorizationConfig("sb", ["echo"], [])));
+    const dir = mkdtempSync(join(tmpdir(), "sb-compose-auth-"));
+    try {
+      const file = join(dir, "nats.conf");
+      writeFileSync(file, `listen: "127.0.0.1:-1"\n${authFile}\n`);
+      const r = spawnSync(NATS_SERVER_BIN, ["-t", "-c", file], { encoding: "utf8" });
+      expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("every NATS node loads it", () => {
+    for (const node of natsNodes) {
+      const s = services[node]!;
+      const path = flag(s.command!, "config")!;
+      expect(s.volumes, node).toContain(`./deploy/nats-auth.conf:${path}:ro`);
+    }
+  });
+
+  it("every component connects as its own user of that file, with its password and private inbox prefix", () => {
+    const users = new Map([...authFile.matchAll(/\{ user: "([^"]+)", password: "([^"]+)"/g)].map((m) => [m[1]!, m[2]!]));
+    const roleOf: Record<string, string> = { "coordinator-1": "coordinator", "coordinator-2": "coordinator", collector: "collector", notifier: "notifier", gateway: "gateway", echo: "echo", cli: "admin" };
+    for (const [name, s] of switchboardServices) {
+      const env = s.environment ?? {};
+      expect(env.NATS_USER, name).toBe(roleOf[name]);
+      expect(users.get(env.NATS_USER!), name).toBe(env.NATS_PASSWORD);
+      if (env.NATS_USER !== "admin") expect(env.NATS_INBOX_PREFIX, name).toBe(inboxPrefixFor(env.NATS_USER!));
     }
   });
 });

@@ -20,6 +20,7 @@ export function withCommonOptions(cmd: Command, examples: string[]): Command {
     .option("--password <password>", "NATS password (env NATS_PASSWORD)")
     .option("--token <token>", "NATS authentication token (env NATS_TOKEN)")
     .option("--creds <file>", "NATS .creds file: JWT and nkey seed (env NATS_CREDS)")
+    .option("--inbox-prefix <prefix>", "prefix of reply inboxes, e.g. _INBOX_<user> for a user confined to its own (env NATS_INBOX_PREFIX)")
     .option("--nkey <file>", "file holding an nkey seed (env NATS_NKEY)")
     .option("--tls-ca <file>", "CA certificate(s) to trust, PEM (env NATS_CA)")
     .option("--tls-cert <file>", "client certificate for mutual TLS, PEM (env NATS_CERT)")

@@ -6,6 +6,7 @@
  */
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { decodeMessage, encodeJson, readErrorReply, type RegistryQuery, type RegistrySnapshot, type Subjects } from "../../protocol/index.js";
+import { inboxPrefixOf } from "../../protocol/natsInternals.js";
 import { RegistryQueryError } from "./types.js";
 
 /** Default largest reply part accepted (far above any max_payload). */
@@ -38,7 +39,8 @@ export function queryRegistry(
 ): Promise<RegistrySnapshot> {
   const timeoutMs = opts.timeoutMs ?? 2000;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-  const inbox = createInbox();
+  // The connection's own inbox prefix: a user confined to `_INBOX_<user>.>` can only hear replies there.
+  const inbox = createInbox(inboxPrefixOf(nc));
   return new Promise<RegistrySnapshot>((resolve, reject) => {
     // Parts of each answer, by who answered and what (a second responder's parts never mix with the first's).
     const answers = new Map<string, Map<number, RegistrySnapshot>>();
