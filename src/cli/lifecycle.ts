@@ -4,7 +4,7 @@
  * Resolves with the signal's name on the first SIGINT or SIGTERM. A second signal while the
  * command is still stopping exits at once (code 130), so a stuck shutdown can always be interrupted.
  */
-export function waitForShutdownSignal(onSecond: () => void = () => process.exit(130)): Promise<NodeJS.Signals> {
+function waitForShutdownSignal(onSecond: () => void = () => process.exit(130)): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let seen = false;
     const handler = (signal: NodeJS.Signals) => {

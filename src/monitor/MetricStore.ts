@@ -93,7 +93,7 @@ function labelKey(labels: Readonly<Record<string, string>> | undefined): string 
 }
 
 /** An endpoint of a sample by name. */
-export function findEndpoint(sample: Sample, name: string): EndpointMetrics | undefined {
+function findEndpoint(sample: Sample, name: string): EndpointMetrics | undefined {
   for (const ep of sample.endpoints) if (ep.endpoint === name) return ep;
   return undefined;
 }

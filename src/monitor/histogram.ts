@@ -25,7 +25,7 @@ export function isWellFormedHistogram(h: CumulativeHistogram): boolean {
 }
 
 /** Same bucket layout (so counts can be added). */
-export function sameBounds(a: readonly number[], b: readonly number[]): boolean {
+function sameBounds(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

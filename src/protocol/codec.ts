@@ -11,11 +11,6 @@ export function encodeJson(value: unknown): Uint8Array {
   return text === undefined ? new Uint8Array(0) : Buffer.from(text, "utf8");
 }
 
-/** Decodes UTF-8 bytes to a string. */
-export function decodeText(data: Uint8Array): string {
-  return decoder.decode(data);
-}
-
 /** Parses UTF-8 JSON bytes; throws SyntaxError on anything else. An empty body is `undefined`. */
 export function decodeJson(data: Uint8Array): unknown {
   if (data.length === 0) return undefined;

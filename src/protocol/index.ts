@@ -1,6 +1,6 @@
 /** The wire protocol: subjects, message schemas and types, decoding of untrusted input, errors. */
 export * from "./types.generated.js";
-export { encodeJson, decodeJson, decodeText } from "./codec.js";
+export { encodeJson, decodeJson } from "./codec.js";
 export {
   Subjects,
   DEFAULT_PREFIX,

@@ -15,7 +15,7 @@ function severityColor(severity: string, colors: Colors): (s: string) => string 
 }
 
 /** One human line per alert event. */
-export function renderAlert(a: AlertEvent, colors: Colors = out): string {
+function renderAlert(a: AlertEvent, colors: Colors = out): string {
   const status = a.status === "firing" ? colors.red(colors.bold("FIRING  ")) : colors.green("RESOLVED");
   const at = a.status === "resolved" && a.endsAt ? a.endsAt : a.startsAt;
   // Every field came from the bus: printable() before it reaches the terminal.
@@ -27,7 +27,7 @@ export function renderAlert(a: AlertEvent, colors: Colors = out): string {
 }
 
 /** One human line per acknowledgement. */
-export function renderAck(a: AlertAck, at: number, colors: Colors = out): string {
+function renderAck(a: AlertAck, at: number, colors: Colors = out): string {
   const until = a.until ? ` until ${new Date(a.until).toISOString()}` : "";
   const comment = a.comment ? `: ${printable(a.comment)}` : "";
   return `${colors.dim(clock(at))}  ${colors.blue("ACK     ")}  ${"".padEnd(8)}  fp ${printable(a.fingerprint)} by ${printable(a.by)}${until}${comment}`;

@@ -11,7 +11,7 @@ const STATES = ["up", "suspect", "down", "removed"] as const;
 type State = (typeof STATES)[number];
 
 /** Registry request failures as one-line CLI errors. */
-export function registryError(err: unknown): never {
+function registryError(err: unknown): never {
   if (err instanceof RegistryUnavailableError) throw new CliError(err.message);
   if (err instanceof RegistryRequestError) throw new CliError(`coordinator refused the request: ${err.code}: ${err.message}`);
   throw err;
@@ -27,7 +27,7 @@ function byServiceStateAge(a: InstanceView, b: InstanceView): number {
 }
 
 /** The human table of a snapshot. */
-export function renderInstances(snapshot: RegistrySnapshot, now: number): string {
+function renderInstances(snapshot: RegistrySnapshot, now: number): string {
   const views = [...snapshot.instances].sort(byServiceStateAge);
   if (views.length === 0) return out.dim("no instances registered");
   // Everything but our own words and colours came from the bus: printable() before it reaches the terminal.

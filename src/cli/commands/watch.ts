@@ -10,7 +10,7 @@ import { stderrWarn } from "../stderrLog.js";
 import { open, withCommonOptions } from "./common.js";
 
 /** One human line per registry event. */
-export function renderEvent(e: RegistryEvent): string {
+function renderEvent(e: RegistryEvent): string {
   const v = e.instance;
   const extra = v.instance.address ? ` ${printable(v.instance.address)}` : "";
   return `${out.dim(clock(e.at))}  ${colorState(e.type, out, e.type.toUpperCase())}${" ".repeat(8 - e.type.length)}  ${out.bold(printable(v.instance.service))}  ${printable(v.instance.id)}  ${printable(v.instance.version)}${extra}  ${out.dim(`rev ${e.revision}`)}`;

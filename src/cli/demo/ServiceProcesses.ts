@@ -32,7 +32,7 @@ export interface ServiceProcessOptions {
  * The command line that runs this CLI again: the same node, the same loader flags (e.g. `--import tsx`
  * when running from source), and main.ts or main.js beside this folder.
  */
-export function selfCommand(): { command: string; args: string[] } {
+function selfCommand(): { command: string; args: string[] } {
   const here = fileURLToPath(import.meta.url);
   const main = fileURLToPath(new URL(`../main${extname(here)}`, import.meta.url));
   return { command: process.execPath, args: [...process.execArgv, main] };
