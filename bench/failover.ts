@@ -137,7 +137,9 @@ interface Started {
 }
 
 async function start(name: "instance" | "coordinator", env: Record<string, string>): Promise<Started> {
-  const worker = startWorker({ script: new URL(`./failover/${name}`, import.meta.url), env, readyTimeoutMs: 20_000 });
+  // Instances are the agent process the tests use too (bench/common/agentProcess.ts), serving `whoami`.
+  const script = name === "instance" ? new URL("./common/agentProcess", import.meta.url) : new URL("./failover/coordinator", import.meta.url);
+  const worker = startWorker({ script, env: name === "instance" ? { ...env, SB_SERVICE: "failover", SB_METRICS_MS: "0", SB_MAX_IN_FLIGHT: "100000" } : env, readyTimeoutMs: 20_000 });
   return { worker, id: await worker.ready };
 }
 

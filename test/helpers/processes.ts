@@ -15,6 +15,8 @@ export interface FixtureProcess {
   stop(): Promise<void>;
 }
 
+const AGENT_PROCESS = fileURLToPath(new URL("../../bench/common/agentProcess.ts", import.meta.url));
+
 /** Absolute path of a file under test/fixtures. */
 export function fixturePath(name: string): string {
   return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
@@ -71,7 +73,7 @@ export async function startProcess(name: string, command: string, args: string[]
   };
 }
 
-/** Starts an agent child process (test/fixtures/agent-process.ts); `ready` is its instance id. */
+/** Starts the agent process shared with the benchmarks (bench/common/agentProcess.ts); `ready` is its instance id. */
 export function startAgentProcess(env: {
   NATS_URL: string;
   SB_PREFIX: string;
@@ -80,6 +82,7 @@ export function startAgentProcess(env: {
   SB_DELAY_MS?: string;
   SB_FAIL?: string;
   SB_ID?: string;
+  SB_DRAIN?: string;
 }): Promise<FixtureProcess> {
-  return startFixture("agent-process.ts", env as Record<string, string>);
+  return startProcess("agent process", process.execPath, ["--import", "tsx", AGENT_PROCESS], env as Record<string, string>);
 }

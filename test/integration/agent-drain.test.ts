@@ -11,6 +11,7 @@ import { createCoordinator } from "../../src/coordinator/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess, type FixtureProcess } from "../helpers/processes.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 let server: NatsServer;
 beforeAll(async () => {
@@ -19,9 +20,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.dispose();
 });
-const cleanup: Array<() => Promise<unknown>> = [];
+const cleanup = new CleanupStack();
 afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
+  await cleanup.run();
 });
 
 async function coordinator(prefix: string): Promise<void> {

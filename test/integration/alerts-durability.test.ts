@@ -13,11 +13,12 @@ import { startNatsServer } from "../helpers/nats-server.js";
 import { startFixture, type FixtureProcess } from "../helpers/processes.js";
 import { startSmtpServer } from "../helpers/smtp.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 describe("alert mail durability", () => {
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
   afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+    await cleanup.run();
   });
 
   async function rig() {

@@ -13,11 +13,12 @@ import { startNatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess } from "../helpers/processes.js";
 import { startSmtpServer } from "../helpers/smtp.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 describe("instance-down alerts", () => {
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
   afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+    await cleanup.run();
   });
 
   it("killing an instance (SIGKILL) produces an instance-down mail; its removal resolves it", async () => {

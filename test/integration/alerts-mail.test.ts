@@ -12,6 +12,7 @@ import { alertEvent, allTransitions, failingService, kindOf, publishAlert, traff
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 const RULES = `
 rules:
@@ -29,9 +30,9 @@ rules:
 `;
 
 describe("alert mails", () => {
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
   afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+    await cleanup.run();
   });
 
   async function rig(opts: { collectors?: number; rules?: string; notifier?: Partial<MailNotifierOptions> } = {}) {

@@ -11,11 +11,12 @@ import { createCollector, monitorQuerySubject, type Collector } from "../../src/
 import { Subjects, decodeJson, encodeJson, readErrorReply, validatorFor, type MonitorSnapshot } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 describe("metrics fan-out and the collector", () => {
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
   afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+    await cleanup.run();
   });
 
   async function setup(): Promise<{ srv: NatsServer; nc: NatsConnection; prefix: string; subjects: Subjects }> {

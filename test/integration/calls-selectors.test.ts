@@ -21,6 +21,7 @@ import { Subjects, connectNats } from "../../src/protocol/index.js";
 import { runCli } from "../helpers/cli.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 let server: NatsServer;
 beforeAll(async () => {
@@ -29,9 +30,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.dispose();
 });
-const cleanup: Array<() => Promise<unknown>> = [];
+const cleanup = new CleanupStack();
 afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
+  await cleanup.run();
 });
 
 interface Spec {

@@ -23,6 +23,7 @@ import { createCoordinator, type Coordinator } from "../../src/coordinator/index
 import { ServiceError, connectNats, type InstanceView } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 /** For a call expected to fail: a success is a test failure. */
 function unexpected(value: unknown): never {
@@ -38,9 +39,9 @@ afterAll(async () => {
 });
 
 /** Things a test started, stopped after it in reverse order. */
-const cleanup: Array<() => Promise<unknown>> = [];
+const cleanup = new CleanupStack();
 afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => {});
+  await cleanup.run();
 });
 
 async function coordinator(prefix: string): Promise<Coordinator> {

@@ -10,6 +10,7 @@ import { createRegistryCache, queryRegistry, type RegistryCache, type RegistryCa
 import { Subjects, encodeJson, type InstanceView, type RegistryEvent, type RegistrySnapshot } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 function view(id: string, state: InstanceView["state"] = "up", service = "svc"): InstanceView {
   return {
@@ -29,13 +30,13 @@ function event(revision: number, id: string, type: InstanceView["state"], coordi
 describe("registry cache", () => {
   let server: NatsServer;
   let nc: NatsConnection;
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
   beforeAll(async () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
   });
   afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+    await cleanup.run();
   });
   afterAll(async () => {
     await nc.close();

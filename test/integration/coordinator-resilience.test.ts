@@ -13,11 +13,12 @@ import { Subjects, decodeMessage, encodeJson, type RegistryEvent, type RegistryS
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startFixture } from "../helpers/processes.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 describe("coordinator resilience on a real nats-server", () => {
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
   afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+    await cleanup.run();
   });
 
   async function server(): Promise<NatsServer> {

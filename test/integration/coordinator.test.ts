@@ -12,18 +12,19 @@ import { Subjects, decodeMessage, encodeJson, readErrorReply, type RegistryEvent
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess, type FixtureProcess } from "../helpers/processes.js";
 import { sleep, uniquePrefix, waitFor } from "../helpers/wait.js";
+import { CleanupStack } from "../helpers/cleanup.js";
 
 describe("coordinator with agents on a real nats-server", () => {
   let server: NatsServer;
   let nc: NatsConnection;
-  const cleanup: Array<() => Promise<unknown>> = [];
+  const cleanup = new CleanupStack();
 
   beforeAll(async () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
   });
   afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+    await cleanup.run();
   });
   afterAll(async () => {
     await nc.close();
