@@ -11,7 +11,7 @@ const STATES = ["up", "suspect", "down", "removed"] as const;
 type State = (typeof STATES)[number];
 
 /** Registry request failures as one-line CLI errors. */
-function registryError(err: unknown): never {
+export function registryError(err: unknown): never {
   if (err instanceof RegistryUnavailableError) throw new CliError(err.message);
   if (err instanceof RegistryRequestError) throw new CliError(`coordinator refused the request: ${err.code}: ${err.message}`);
   throw err;
