@@ -39,6 +39,11 @@ export interface FleetBenchOptions {
   consumers?: number;
   /** Steady-state measurement window, ms (default 12 000, --quick 6 000: Moleculer heartbeats every 10 s). */
   windowMs?: number;
+  /**
+   * Longest wait for a fleet and its consumers to come up, ms (default 300 000). A system that misses it
+   * at one size is reported as not coming up there and is not tried at larger sizes.
+   */
+  startupLimitMs?: number;
   /** Folder for the SVG charts (default docs/fleet for a full run, a temporary folder with --quick). */
   chartsDir?: string;
   log?: (line: string) => void;
@@ -117,9 +122,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function measure(
   system: FleetSystem,
   n: number,
-  opts: Required<Pick<FleetBenchOptions, "consumers" | "windowMs">>,
+  opts: Required<Pick<FleetBenchOptions, "consumers" | "windowMs" | "startupLimitMs">>,
   log: (l: string) => void,
-): Promise<FleetResult> {
+): Promise<FleetResult | undefined> {
   const monitorPort = await freePort();
   const nats: LocalNats = await startLocalNats(findNatsServer(), { jetstream: false, detached: false, monitorPort });
   const workers: Worker[] = [];
@@ -142,7 +147,19 @@ async function measure(
     }
     const victim = startWorker({ script: script("instances"), env: { ...env, COUNT: "1", FIRST: String(n - 1) } });
     workers.push(...fleet, victim);
-    await Promise.all([...fleet, victim].map((w) => w.ready));
+    const deadline = started + opts.startupLimitMs;
+    const upInTime = async (ready: Array<Promise<string>>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, deadline - Date.now()))));
+      const ok = await Promise.race([Promise.all(ready).then(() => true), limit]);
+      clearTimeout(timer);
+      return ok;
+    };
+    const tooSlow = () => {
+      log(`  ${system} ${n}: the fleet and its consumers did not come up within ${opts.startupLimitMs / 1000} s`);
+      return undefined;
+    };
+    if (!(await upInTime([...fleet, victim].map((w) => w.ready)))) return tooSlow();
     const consumerLines: ConsumerLines[] = [];
     const startConsumer = () => {
       const lines = new ConsumerLines();
@@ -152,7 +169,7 @@ async function measure(
       return w;
     };
     const consumers = Array.from({ length: opts.consumers }, startConsumer);
-    await Promise.all(consumers.map((c) => c.ready));
+    if (!(await upInTime(consumers.map((c) => c.ready)))) return tooSlow();
     const startupSec = (Date.now() - started) / 1000;
     log(`  ${system} ${n}: fleet up in ${startupSec.toFixed(1)} s`);
     // Let start-up traffic (announces, Moleculer's INFO broadcasts) pass before the steady-state window.
@@ -257,16 +274,28 @@ export async function run(opts: FleetBenchOptions = {}): Promise<FleetResult[]> 
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const quick = opts.quick ?? false;
   const sizes = opts.sizes ?? (quick ? [10, 100, 500] : [10, 100, 500, 2000]);
-  const settings = { consumers: opts.consumers ?? 3, windowMs: opts.windowMs ?? (quick ? 6000 : 12_000) };
+  const settings = {
+    consumers: opts.consumers ?? 3,
+    windowMs: opts.windowMs ?? (quick ? 6000 : 12_000),
+    startupLimitMs: opts.startupLimitMs ?? (quick ? 120_000 : 300_000),
+  };
   log(
     `Fleet: ${sizes.join(", ")} instances, ${settings.consumers} consumers, ${settings.windowMs} ms window; ${cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString()}`,
   );
   const results: FleetResult[] = [];
+  const gaveUp = new Map<FleetSystem, number>();
   for (const n of sizes) {
-    for (const system of ["switchboard", "moleculer"] as const) results.push(await measure(system, n, settings, log));
+    for (const system of ["switchboard", "moleculer"] as const) {
+      if (gaveUp.has(system)) continue;
+      const r = await measure(system, n, settings, log);
+      if (r) results.push(r);
+      else gaveUp.set(system, n);
+    }
   }
   log("");
   log(fleetMarkdown(results));
+  for (const [system, n] of gaveUp)
+    log(`\n${system} did not come up at ${n} instances within ${settings.startupLimitMs / 1000} s; larger sizes not tried.`);
   const dir = opts.chartsDir ?? (quick ? join(tmpdir(), "switchboard-fleet") : "docs/fleet");
   mkdirSync(dir, { recursive: true });
   for (const [file, svg] of Object.entries(await renderFleetCharts(results))) writeFileSync(join(dir, file), svg);
