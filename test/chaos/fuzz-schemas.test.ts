@@ -23,6 +23,49 @@ seeds.set("alert-rules", {
 });
 seeds.set("config", { v: 1, prefix: "prod.sb", nats: { servers: ["nats://127.0.0.1:4222"] }, smtp: { host: "mail", port: 25 }, coordinator: { id: "c1" }, gateway: { port: 8080 } });
 
+// The gateway's HTTP bodies and the routing policy stored in KV: hostile input like every NATS message.
+seeds.set("gateway-register", {
+  serviceName: "billing",
+  serviceAddress: "http://127.0.0.1:8080",
+  ttlMs: 30_000,
+  version: "1.2.0",
+  tags: ["http"],
+  endpoints: ["invoice"],
+  weight: 1,
+  healthCheck: { path: "/health", intervalMs: 1000, timeoutMs: 500 },
+});
+seeds.set("gateway-deregister", { serviceName: "billing", serviceAddress: "http://127.0.0.1:8080" });
+seeds.set("gateway-query", { serviceName: "billing", all: "true" });
+seeds.set("gateway-query-reply", {
+  serviceName: "billing",
+  serviceAddress: "http://127.0.0.1:8080",
+  instances: [{ id: "b1", serviceAddress: "http://127.0.0.1:8080", state: "up", status: "ok", version: "1.2.0", endpoints: ["invoice"] }],
+});
+seeds.set("gateway-call-options", { idempotent: true, strategy: "consistent-hash", key: "k1", timeoutMs: 500, deadlineMs: 2000 });
+seeds.set("gateway-call-query", { idempotent: "true", strategy: "round-robin", key: "k1", timeoutMs: "500", deadlineMs: "2000" });
+seeds.set("gateway-call", { service: "billing", endpoint: "invoice", request: { amount: 3 }, options: { idempotent: true } });
+seeds.set("gateway-failures", { service: "billing", endpoint: "invoice", request: { amount: 3 }, probeTimeoutMs: 500, deadlineMs: 20_000 });
+seeds.set("gateway-failures-reply", { status: "success", response: { ok: 1 }, attempts: [{ attempt: 0, ok: true, elapsedMs: 3 }] });
+seeds.set("gateway-metrics", {
+  serviceName: "billing",
+  instance: "b1",
+  intervalMs: 5000,
+  metrics: [{ name: "jobs_total", type: "counter", value: 3, labels: { queue: "a" } }],
+});
+seeds.set("gateway-alert", { alert: { name: "DiskFull", service: "billing", severity: "critical", summary: "disk full" }, email: ["oncall@example.com"] });
+seeds.set("gateway-error", { status: "error", code: "NOT_FOUND", message: "no such service" });
+seeds.set("gateway-status", { status: "success" });
+seeds.set("routing-policy", {
+  v: 1,
+  service: "billing",
+  subsets: [
+    { name: "stable", version: "1.x", weight: 95 },
+    { name: "canary", version: "2.0.0-canary", weight: 5 },
+  ],
+  overrides: [{ header: "Sb-Canary", value: "1", subset: "canary" }],
+  updatedAt: 1_700_000_000_000,
+  updatedBy: "ops",
+});
 const schemaFiles = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".json") && f !== "common.json");
 const kinds = schemaFiles.map((f) => f.slice(0, -5)).sort();
 const schemaOf = (kind: string) =>
