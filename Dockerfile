@@ -8,7 +8,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY schemas ./schemas
 COPY src ./src
-# Generates the schema types and compiles src/ to dist/ (bench/ is not part of the image).
+COPY web ./web
+# Generates the schema types, compiles src/ to dist/ and bundles the console page into dist/web
+# (bench/ is not part of the image).
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -13,6 +13,7 @@ export const SUITES = {
   alerts: () => import("./alerts.js"),
   failover: () => import("./failover.js"),
   fleet: () => import("./fleet.js"),
+  console: () => import("./console.js"),
 } as const;
 export type SuiteName = keyof typeof SUITES;
 

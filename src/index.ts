@@ -2,7 +2,7 @@
  * Switchboard: service coordination over NATS — the public API.
  *
  * This file is the chosen list of what applications use: the factories of the long-lived components
- * (agent, coordinator, client, registry cache, collector, mail notifier, gateway), their option, stats and
+ * (agent, coordinator, client, registry cache, collector, mail notifier, console, gateway), their option, stats and
  * event types, the error classes a caller catches, and the wire message types generated from `schemas/`.
  * Every component follows one lifecycle: a synchronous `createX(options)`, then `await x.start()` (resolves to
  * the component) and `await x.stop()`.
@@ -114,6 +114,10 @@ export type { AlertStreamOptions, Collector, CollectorOptions, CollectorStats } 
 // ── Notifications: alert mail ─────────────────────────────────────────────────────────────────────────────
 export { createMailNotifier } from "./notify/MailNotifier.js";
 export type { GroupTimings, MailNotifier, MailNotifierOptions, NotifierStats, RouteConfig, SentMail, SmtpSettings } from "./notify/types.js";
+
+// ── Console: the operator console in the browser ─────────────────────────────────────────────────────────
+export { createConsole } from "./console/ConsoleServer.js";
+export type { Console, ConsoleOptions } from "./console/types.js";
 
 // ── Gateway: the seed's HTTP API ──────────────────────────────────────────────────────────────────────────
 export { createGateway } from "./gateway/Gateway.js";

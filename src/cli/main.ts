@@ -15,6 +15,7 @@ import { alertsCommand } from "./commands/alerts.js";
 import { callCommand } from "./commands/call.js";
 import { routeCommand } from "./commands/route.js";
 import { collectorCommand } from "./commands/collector.js";
+import { consoleCommand } from "./commands/console.js";
 import { coordinatorCommand } from "./commands/coordinator.js";
 import { demoServiceCommand } from "./commands/demoService.js";
 import { gatewayCommand } from "./commands/gateway.js";
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     notifierCommand(),
     gatewayCommand(),
     bridgeCommand(),
+    consoleCommand(),
     lsCommand(),
     watchCommand(),
     callCommand(),

@@ -83,6 +83,9 @@ export function startAgentProcess(env: {
   SB_FAIL?: string;
   SB_ID?: string;
   SB_DRAIN?: string;
+  SB_VERSION?: string;
+  SB_TAGS?: string;
+  SB_METADATA?: string;
 }): Promise<FixtureProcess> {
   return startProcess("agent process", process.execPath, ["--import", "tsx", AGENT_PROCESS], env as Record<string, string>);
 }

@@ -73,6 +73,9 @@ describe("switchboard demo", () => {
     expect(all.some((e) => e.kind === "nats" && e.local === true)).toBe(true);
     expect(summary.prefix).toMatch(/^demo_[0-9a-f]{8}$/);
 
+    // The operator console ran for the demo, and its URL was printed.
+    expect(all.find((e) => e.kind === "console")?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+
     // Balanced calls, one instance SIGKILLed, and not one failed call.
     expect(summary.calls).toBeGreaterThan(500);
     expect(summary.failed).toBe(0);

@@ -47,8 +47,8 @@ function flag(cmd: string[], name: string): string | undefined {
 }
 
 describe("docker-compose.yml", () => {
-  it("has the cluster, two coordinators, a collector, a notifier, a mail catcher, the gateway and demo services", () => {
-    for (const name of [...natsNodes, "coordinator-1", "coordinator-2", "collector", "notifier", "mailpit", "gateway", "echo"]) {
+  it("has the cluster, two coordinators, a collector, a notifier, a mail catcher, the gateway, the console and demo services", () => {
+    for (const name of [...natsNodes, "coordinator-1", "coordinator-2", "collector", "notifier", "mailpit", "gateway", "console", "echo"]) {
       expect(services, name).toHaveProperty(name);
     }
     expect(services["coordinator-1"]!.command![0]).toBe("coordinator");
@@ -56,6 +56,7 @@ describe("docker-compose.yml", () => {
     expect(services.collector!.command![0]).toBe("collector");
     expect(services.notifier!.command![0]).toBe("notifier");
     expect(services.gateway!.command![0]).toBe("gateway");
+    expect(services.console!.command![0]).toBe("console");
     expect(services.echo!.command![0]).toBe("demo-service");
     expect(services.echo!.deploy?.replicas).toBeGreaterThanOrEqual(3);
     expect(services.mailpit!.image).toMatch(/^axllent\/mailpit:/);

@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { CliError } from "../CliError.js";
 import { out, printJsonLine } from "../output.js";
 import { displayPath, runDemo } from "../demo/runDemo.js";
-import { durationArg, intArg, settingsOf, withCommonOptions } from "./common.js";
+import { durationArg, intArg, portOption, settingsOf, withCommonOptions } from "./common.js";
 import type { CommonOptions } from "../types.js";
 
 interface DemoFlags {
@@ -14,6 +14,8 @@ interface DemoFlags {
   killAfter?: number;
   heartbeat: number;
   mailDir: string;
+  consolePort: number;
+  console: boolean;
 }
 
 /** Builds the `demo` command. */
@@ -29,7 +31,9 @@ export function demoCommand(): Command {
     .addOption(new Option("--instances <n>", "demo service instances").default(3).argParser(intArg("--instances", 2, 16)))
     .addOption(new Option("--kill-after <duration>", "kill one instance this long after start (default 30% of --duration, min 3s; 8s without)").argParser(durationArg()))
     .addOption(new Option("--heartbeat <duration>", "heartbeat interval of the demo instances").default(250, "250ms").argParser(durationArg()))
-    .addOption(new Option("--mail-dir <dir>", "where the SMTP catcher saves mails (.eml)").default(".demo/mail"));
+    .addOption(new Option("--mail-dir <dir>", "where the SMTP catcher saves mails (.eml)").default(".demo/mail"))
+    .addOption(portOption("--console-port <port>", "port of the operator console (a free one if taken; 0: any)").default(8080))
+    .option("--no-console", "do not serve the operator console");
   withCommonOptions(cmd, ["switchboard demo", "switchboard demo --duration 30s", "NATS_URL=nats://10.0.0.5:4222 switchboard demo --json --duration 20s"]);
   cmd.action(async (flags: DemoFlags) => {
     if (flags.heartbeat < 50) throw new CliError("--heartbeat must be at least 50ms", 2);
@@ -44,6 +48,7 @@ export function demoCommand(): Command {
       instances: flags.instances,
       heartbeatMs: flags.heartbeat,
       mailDir: flags.mailDir,
+      consolePort: flags.console ? flags.consolePort : null,
       service: "echo",
     });
     if (settings.json) {
@@ -58,6 +63,7 @@ export function demoCommand(): Command {
       `  failover     ${summary.killed ? `instance #${summary.killed.n} (pid ${summary.killed.pid}) killed with SIGKILL at ${(summary.killed.atMs / 1000).toFixed(1)} s` : "no instance was killed (the demo ended first)"}`,
       `  alerts       ${summary.alerts.length === 0 ? "none" : summary.alerts.map((a) => `${a.rule} ${a.status} (fp ${a.fingerprint})`).join(", ")}`,
       `  mails saved  ${summary.mails} in ${dir}${summary.mailSubjects.length ? `: ${summary.mailSubjects.map((s) => JSON.stringify(s)).join(", ")}` : ""}`,
+      ...(summary.consoleUrl ? [`  console      ${summary.consoleUrl} (stopped with the demo)`] : []),
       `  cleaned up   ${summary.instancePids.length} service processes${summary.nats.local ? `, the local nats-server (pid ${summary.nats.pid})` : ""}; nothing left running`,
     ];
     process.stdout.write(lines.join("\n") + "\n");

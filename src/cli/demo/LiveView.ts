@@ -32,6 +32,8 @@ export interface DemoViewState {
   durationMs: number | undefined;
   natsUrl: string;
   natsLocal: boolean;
+  /** URL of the operator console, when it runs. */
+  consoleUrl?: string;
   prefix: string;
   service: string;
   instances: ViewInstance[];
@@ -55,6 +57,7 @@ export function renderFrame(s: DemoViewState, c: Colors, width = 100): string[] 
   const time = s.durationMs ? `${formatDuration(s.elapsedMs)} / ${formatDuration(s.durationMs)}` : `${formatDuration(s.elapsedMs)} (Ctrl-C to stop)`;
   const lines = [
     `${c.bold("Switchboard demo")}  ${c.dim(`prefix ${s.prefix} · NATS ${s.natsUrl}${s.natsLocal ? " (started for the demo)" : ""}`)}  ${time}`,
+    ...(s.consoleUrl ? [`${c.bold("Console")}  ${c.cyan(s.consoleUrl)}  ${c.dim("(open it in a browser: the kill, failover and alert show there live)")}`] : []),
     "",
     c.bold(`Instances of ${s.service}`),
   ];

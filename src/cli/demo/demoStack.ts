@@ -15,6 +15,8 @@ import { startMailCatcher, type MailCatcher } from "./MailCatcher.js";
 /** The stack's parts the rest of the demo uses. */
 export interface DemoStack {
   readonly catcher: MailCatcher;
+  /** URL of the operator console, when it runs. */
+  readonly consoleUrl: string | undefined;
 }
 
 /**
@@ -34,6 +36,8 @@ export interface DemoStackOptions {
   mailDir: string;
   /** How the mail folder is shown to the user. */
   mailDirShown: string;
+  /** Console port (a free one if it is taken), or null for none. */
+  consolePort: number | null;
 }
 
 /** Starts coordinator, mail catcher, notifier and collector, registering each in `cleanups`. */
@@ -81,5 +85,25 @@ export async function startDemoStack(o: DemoStackOptions, note: DemoNote, cleanu
   await collector.start();
   cleanups.push("collector", () => collector.stop());
   note(`collector started with rule InstanceDown (instance_down of ${o.service}, for 1s)`);
-  return { catcher };
+
+  const consoleUrl = o.consolePort === null ? undefined : await startDemoConsole(nc, prefix, o.consolePort, cleanups);
+  if (consoleUrl) note(`operator console: open ${consoleUrl} to watch the instances, the kill, the alert and its mail live`, { kind: "console", url: consoleUrl });
+  return { catcher, consoleUrl };
+}
+
+/** The operator console on `port`, or on a free port when that one is taken. */
+async function startDemoConsole(nc: NatsConnection, prefix: string, port: number, cleanups: CleanupStack): Promise<string> {
+  const { createConsole } = await import("../../console/index.js");
+  const make = (p: number) => createConsole({ nats: nc, prefix, port: p, ackBy: "demo", logger: demoLogger("console") });
+  let web = make(port);
+  try {
+    await web.start();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || port === 0) throw err;
+    await web.stop();
+    web = make(0);
+    await web.start();
+  }
+  cleanups.push("console", () => web.stop());
+  return web.url;
 }

@@ -41,6 +41,8 @@ export interface DemoSummary {
   prefix: string;
   nats: { url: string; local: boolean; pid: number | null; storeDir: string | null };
   instancePids: number[];
+  /** URL of the operator console, when it ran. */
+  consoleUrl?: string;
   reason: string;
 }
 
@@ -124,7 +126,8 @@ export async function runDemo(settings: ResolvedSettings, prefixGiven: boolean, 
     if (stopping) throw new Interrupted();
 
     // 2. The stack: coordinator, mail catcher and notifier, collector.
-    const { catcher } = await startDemoStack({ nc: conn, prefix, service: opts.service, mailDir: opts.mailDir, mailDirShown: displayPath(summary.mailDir) }, note, cleanups);
+    const { catcher, consoleUrl } = await startDemoStack({ nc: conn, prefix, service: opts.service, mailDir: opts.mailDir, mailDirShown: displayPath(summary.mailDir), consolePort: opts.consolePort }, note, cleanups);
+    if (consoleUrl) state.consoleUrl = summary.consoleUrl = consoleUrl;
     catcher.onMail((m) => {
       const file = displayPath(m.file);
       state.mails.push({ at: m.receivedAt, subject: m.subject, file });

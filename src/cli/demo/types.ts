@@ -16,6 +16,8 @@ export interface DemoOptions {
   heartbeatMs: number;
   /** Where the mail catcher saves mails (default `.demo/mail`). */
   mailDir: string;
+  /** Port of the operator console (default 8080, a free one when that is taken; null: no console). */
+  consolePort: number | null;
   /** Service name of the demo instances (default `echo`). */
   service: string;
 }
