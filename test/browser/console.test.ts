@@ -20,7 +20,7 @@ import { Subjects, decodeJson, encodeJson, validatorFor } from "../../src/protoc
 import { writeRules } from "../helpers/alerting.js";
 import { artifactDir, launchChromium, type TestBrowser } from "../helpers/browser.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { startAgentProcess, startFixture, type FixtureProcess } from "../helpers/processes.js";
+import { startFixture, type FixtureProcess } from "../helpers/processes.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 import { uniquePrefix, waitFor } from "../helpers/wait.js";
 
@@ -45,21 +45,27 @@ describe("operator console in Chromium", { timeout: 120_000 }, () => {
   let trafficLoop: Promise<void> | undefined;
 
   beforeAll(async () => {
-    webRoot = (await buildWeb(join(artifactDir("console-build"), "web"))).outDir;
-    nats = await startNatsServer();
-    smtp = await startSmtpServer();
+    [nats, smtp] = await Promise.all([startNatsServer(), startSmtpServer()]);
     const env = { NATS_URL: nats.url, SB_PREFIX: prefix };
-    procs.push(await startFixture("coordinator-process.ts", { ...env, SB_COORDINATOR_ID: "coord-1", SB_REMOVE_AFTER_INTERVALS: "1000" }));
-    procs.push(
-      await startFixture("notifier-process.ts", {
-        ...env,
-        SB_NOTIFIER_ID: "notifier-1",
-        SMTP_HOST: "127.0.0.1",
-        SMTP_PORT: String(smtp.port),
-        SMTP_FROM: "switchboard@example.com",
-        SMTP_TO: "oncall@example.com",
-      }),
-    );
+    // Side by side: each child process takes seconds to boot on a busy machine.
+    const [build, coordinator, notifier] = await Promise.all([
+      buildWeb(join(artifactDir("console-build"), "web")),
+      startFixture("coordinator-process.ts", { ...env, SB_COORDINATOR_ID: "coord-1", SB_REMOVE_AFTER_INTERVALS: "1000" }, 60_000),
+      startFixture(
+        "notifier-process.ts",
+        {
+          ...env,
+          SB_NOTIFIER_ID: "notifier-1",
+          SMTP_HOST: "127.0.0.1",
+          SMTP_PORT: String(smtp.port),
+          SMTP_FROM: "switchboard@example.com",
+          SMTP_TO: "oncall@example.com",
+        },
+        60_000,
+      ),
+    ]);
+    webRoot = build.outDir;
+    procs.push(coordinator, notifier);
     nc = await connect({ servers: nats.url });
     collector = createCollector({
       nats: nc,
@@ -77,9 +83,9 @@ describe("operator console in Chromium", { timeout: 120_000 }, () => {
     await collector.start();
     web = await createConsole({ nats: nc, prefix, port: 0, webRoot, flushMs: 250, metricsStepMs: 1000 }).start();
     const agentEnv = { ...env, SB_HEARTBEAT_MS: "200", SB_VERSION: XSS_VERSION, SB_TAGS: JSON.stringify([XSS_TAG, "zone-a"]), SB_METADATA: JSON.stringify({ owner: XSS_LABEL }) };
-    const agents = await Promise.all([1, 2, 3].map(() => startAgentProcess(agentEnv)));
+    const agents = await Promise.all([1, 2, 3].map(() => startFixture("agent-process.ts", agentEnv, 60_000)));
     procs.push(...agents);
-    procs.push(await startAgentProcess({ ...env, SB_SERVICE: "billing", SB_HEARTBEAT_MS: "200", SB_VERSION: "2.4.1" }));
+    procs.push(await startFixture("agent-process.ts", { ...env, SB_SERVICE: "billing", SB_HEARTBEAT_MS: "200", SB_VERSION: "2.4.1" }, 60_000));
     // Calls over the queue-group subject, so the collector has rates and latencies to show.
     const subjects = new Subjects(prefix);
     trafficLoop = (async () => {
@@ -91,7 +97,7 @@ describe("operator console in Chromium", { timeout: 120_000 }, () => {
     browser = await launchChromium();
     page = await browser.context.newPage();
     page.on("pageerror", (err) => console.error("page error:", err.message));
-  }, 90_000);
+  }, 150_000);
 
   afterAll(async () => {
     traffic = false;

@@ -99,7 +99,7 @@ describe("switchboard demo", () => {
     for (const pid of summary.instancePids) expect(isAlive(pid), `instance pid ${pid}`).toBe(false);
     expect(processesMentioning(summary.prefix)).toEqual([]);
     expect(existsSync(summary.nats.storeDir!)).toBe(false);
-  });
+  }, 60_000);
 
   it("stops everything cleanly on Ctrl-C (SIGINT)", async () => {
     const port = await freePort();
@@ -117,7 +117,7 @@ describe("switchboard demo", () => {
     await waitFor(() => !isAlive(summary.nats.pid!), { timeoutMs: 5000, what: "nats-server gone" });
     for (const pid of summary.instancePids) expect(isAlive(pid)).toBe(false);
     expect(processesMentioning(summary.prefix)).toEqual([]);
-  });
+  }, 60_000);
 
   it("says how to get nats-server when none answers and none is installed", async () => {
     const port = await freePort();
