@@ -177,13 +177,13 @@ describe("selectors in registry queries and switchboard ls", () => {
     expect((err as RegistryQueryError).code).toBe("BAD_REQUEST");
     expect((err as Error).message).toBe('coordinator refused the query: version "><" is not a semver range (examples: ^2.1.0, 1.x, >=1.2 <2)');
 
-    const ls = await runCli(["ls", "svc", "--version", "^2.1.0", "--tag", "gpu", "--json", "--servers", server.url, "--prefix", prefix]);
+    const ls = await runCli(["ls", "svc", "--version", "^2.1.0", "--tag", "gpu", "--json", "--servers", server.url, "--prefix", prefix], { timeoutMs: 60_000 });
     expect(ls.stderr).toBe("");
     expect(ls.code).toBe(0);
     const snapshot = JSON.parse(ls.stdout) as { instances: Array<{ instance: { id: string } }> };
     expect(snapshot.instances.map((v) => v.instance.id)).toEqual(["c-2-2-0-z2-gpu-ssd"]);
-    const bad = await runCli(["ls", "--zone", "no.dots", "--servers", server.url, "--prefix", prefix]);
+    const bad = await runCli(["ls", "--zone", "no.dots", "--servers", server.url, "--prefix", prefix], { timeoutMs: 60_000 });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("zone must be 1-64 letters, digits, '_' or '-'");
-  });
+  }, 120_000); // two CLI subprocesses: slow on a loaded machine
 });
