@@ -14,7 +14,8 @@ import {
   type Logger,
   type ReplyGuard,
 } from "../protocol/index.js";
-import { readDeadlineHeader } from "./deadlineHeader.js";
+import { endRequestTrace, startRequestTrace, withContext, type RequestTrace } from "../tracing/callTracing.js";
+import { readDeadlineHeader, readTraceHeaders } from "./deadlineHeader.js";
 import type { EndpointOptions, Handler, RequestContext, RequestObservation } from "./types.js";
 
 /** Counters kept per endpoint, as the NATS micro `$SRV.STATS` response reports them. */
@@ -51,6 +52,7 @@ class Context implements RequestContext {
     readonly subject: string,
     private readonly msg: Msg,
     readonly deadline: number | undefined,
+    readonly traceparent: string | undefined,
   ) {}
   /** Decoded on first use only: decoding headers costs more than serving a small request. */
   get headers(): Msg["headers"] {
@@ -168,42 +170,48 @@ export class EndpointServer {
     const started = performance.now();
     ep.inFlight++;
     this.inFlight++;
-    const ctx = new Context(this.service, this.instanceId, name, msg.subject, msg, deadline);
+    const th = readTraceHeaders(msg);
+    const rt = startRequestTrace(this.service, name, this.instanceId, th.traceparent, th.tracestate);
+    const ctx = new Context(this.service, this.instanceId, name, msg.subject, msg, deadline, th.traceparent);
     let result: unknown;
     try {
-      result = ep.handler(payload, ctx);
+      // The handler runs with the request's span active, so its own calls continue the trace
+      // (when the application installed an OpenTelemetry context manager).
+      result = withContext(rt.ctx, () => ep.handler(payload, ctx));
     } catch (err) {
-      this.fail(msg, ep, started, err);
+      this.fail(msg, ep, started, err, true, rt);
       return;
     }
     if (result !== null && typeof result === "object" && typeof (result as PromiseLike<unknown>).then === "function") {
       (result as PromiseLike<unknown>).then(
-        (value) => this.succeed(msg, ep, started, value),
-        (err) => this.fail(msg, ep, started, err),
+        (value) => this.succeed(msg, ep, started, value, rt),
+        (err) => this.fail(msg, ep, started, err, true, rt),
       );
     } else {
-      this.succeed(msg, ep, started, result);
+      this.succeed(msg, ep, started, result, rt);
     }
   }
 
-  private succeed(msg: Msg, ep: Endpoint, started: number, value: unknown): void {
+  private succeed(msg: Msg, ep: Endpoint, started: number, value: unknown, rt: RequestTrace): void {
     this.release(ep);
     let data: Uint8Array;
     try {
       data = value === undefined ? EMPTY : encodeJson(value);
     } catch (err) {
-      this.fail(msg, ep, started, new Error(`handler returned a value that cannot be JSON-encoded: ${(err as Error).message}`), false);
+      this.fail(msg, ep, started, new Error(`handler returned a value that cannot be JSON-encoded: ${(err as Error).message}`), false, rt);
       return;
     }
     const ms = performance.now() - started;
     if (this.replies.respond(msg, data) === "too-large") {
       this.finish(ep, ms, "PAYLOAD_TOO_LARGE", `reply of ${data.length} bytes exceeds the server's max_payload`);
+      endRequestTrace(rt, "PAYLOAD_TOO_LARGE");
     } else {
       this.finish(ep, ms);
+      endRequestTrace(rt, "ok");
     }
   }
 
-  private fail(msg: Msg, ep: Endpoint, started: number, err: unknown, release = true): void {
+  private fail(msg: Msg, ep: Endpoint, started: number, err: unknown, release = true, rt?: RequestTrace): void {
     if (release) this.release(ep);
     const ms = performance.now() - started;
     let code = "INTERNAL";
@@ -220,6 +228,7 @@ export class EndpointServer {
     }
     if (code === "INTERNAL") this.log.debug({ endpoint: ep.name, err }, "handler failed");
     this.finish(ep, ms, code, message);
+    if (rt !== undefined) endRequestTrace(rt, code, message);
     this.replies.respondError(msg, code, message, retryable);
   }
 

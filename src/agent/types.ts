@@ -62,6 +62,11 @@ export interface RequestContext {
   readonly subject: string;
   /** Request headers, if any. */
   readonly headers: MsgHdrs | undefined;
+  /**
+   * The caller's W3C `traceparent` header, if any (the agent's SERVER span is its child, and is the
+   * active OpenTelemetry span while the handler runs).
+   */
+  readonly traceparent: string | undefined;
   /** Absolute deadline of the call (epoch ms) from the `Sb-Deadline` header, if the caller set one. */
   readonly deadline: number | undefined;
   /** Milliseconds left before the caller gives up (Infinity without a deadline). */

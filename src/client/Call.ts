@@ -8,6 +8,7 @@
  * `Error` exists unless the call fails.
  */
 import { ERROR_CODE_HEADER, readErrorReply } from "../protocol/index.js";
+import { endAttempt, endCall, startAttempt, startCallTrace, type CallTrace } from "../tracing/callTracing.js";
 import { giveUpError, isInstanceFailureCode, sendFailureError } from "./callErrors.js";
 import type { CallExecutor } from "./CallExecutor.js";
 import type { CircuitBreaker } from "./CircuitBreaker.js";
@@ -19,6 +20,7 @@ import type { PendingAttempt, ReplyMessage } from "./Transport.js";
 import type { GiveUpEvent } from "./types.js";
 
 const decoder = new TextDecoder();
+
 
 /** "matches version ^2.0.0, tags gpu": for the error of a call that no instance matches. */
 function describeSelection(selection: Selection | undefined): string {
@@ -49,7 +51,12 @@ export class Call implements PendingAttempt {
     private readonly opts: ResolvedCallOptions,
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (err: Error) => void,
-  ) {}
+  ) {
+    this.trace = startCallTrace(service, endpoint, opts.headers);
+  }
+
+  /** The call's OpenTelemetry spans; undefined when nothing is traced (no SDK, no incoming trace). */
+  private readonly trace: CallTrace | undefined;
 
   /** Sends the next attempt (or finishes when nothing can be sent). `now`: the caller's reading of the clock, if fresh. */
   dispatch(now: number = this.exec.clock.now()): void {
@@ -107,7 +114,11 @@ export class Call implements PendingAttempt {
     const timeoutMs = this.opts.timeoutMs;
     this.expiresAt = now + (timeoutMs < remaining ? timeoutMs : remaining);
     try {
-      exec.transport.send(this.subject, this.data, this.deadline, this.opts.headers, this);
+      const headers =
+        this.trace === undefined
+          ? this.opts.headers
+          : startAttempt(this.trace, this.service, this.endpoint, this.member?.id ?? "queue-group", this.attempt, this.opts.headers);
+      exec.transport.send(this.subject, this.data, this.deadline, headers, this);
     } catch (err) {
       this.undoAttempt();
       this.record({ instance: this.member?.id ?? null, subject: this.subject, outcome: "send-failed", message: (err as Error)?.message ?? String(err), durationMs: 0 });
@@ -150,6 +161,7 @@ export class Call implements PendingAttempt {
     this.breaker!.success(now, this.probe);
     this.exec.counters.succeeded++;
     if (this.opts.servedBy !== undefined) this.opts.servedBy.calls++;
+    if (this.trace !== undefined) endCall(this.trace, "ok", this.attempt);
     this.resolve(value);
   }
 
@@ -221,6 +233,7 @@ export class Call implements PendingAttempt {
   ): void {
     const exec = this.exec;
     const member = this.member;
+    if (this.trace !== undefined) endAttempt(this.trace, code ?? outcome, message);
     if (member !== null) member.stats.finished(now, penalise && latency < exec.penaltyMs ? exec.penaltyMs : latency);
     if (instanceFault) this.breaker!.failure(now, this.probe);
     else this.breaker!.success(now, this.probe);
@@ -283,6 +296,7 @@ export class Call implements PendingAttempt {
 
   private fail(err: Error): void {
     this.exec.counters.failed++;
+    if (this.trace !== undefined) endCall(this.trace, (err as { code?: string }).code ?? "error", this.attempt, err.message);
     this.reject(err);
   }
 }
