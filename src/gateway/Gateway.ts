@@ -14,6 +14,8 @@ import { clientCaller } from "./clientCaller.js";
 import type { GatewayContext } from "./context.js";
 import { HttpError } from "./HttpError.js";
 import { callRoutes } from "./routes/callRoutes.js";
+import { failureRoutes } from "./routes/failureRoutes.js";
+import { monitorRoutes } from "./routes/monitorRoutes.js";
 import { registryRoutes } from "./routes/registryRoutes.js";
 import type { Gateway, GatewayCaller, GatewayOptions } from "./types.js";
 
@@ -63,6 +65,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     registryRoutes(a, ctx);
     callRoutes(a, ctx);
+    monitorRoutes(a, ctx);
+    failureRoutes(a, ctx);
   };
 
   return {

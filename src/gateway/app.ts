@@ -6,6 +6,7 @@
  */
 import bearerAuth from "@fastify/bearer-auth";
 import swagger from "@fastify/swagger";
+import secureJson from "secure-json-parse";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { ErrorCode, compileSchema, describeErrors, schemaDocuments, validatorFor, type Logger } from "../protocol/index.js";
 import { HttpError } from "./HttpError.js";
@@ -90,7 +91,17 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
   for (const doc of schemaDocuments()) app.addSchema(doc as never);
 
   // JSON only: any other Content-Type with a body is 415 with a reason (an empty body is no payload, whatever its type).
-  app.removeContentTypeParser("text/plain");
+  // JSON is parsed by secure-json-parse (as fastify does) but with its reason in the 400: "__proto__"
+  // and constructor.prototype keys are refused, not silently dropped.
+  app.removeContentTypeParser(["text/plain", "application/json"]);
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+    if ((body as string).length === 0) return done(new HttpError(400, ErrorCode.BAD_REQUEST, "request body is empty: send a JSON value"), undefined);
+    try {
+      done(null, secureJson.parse(body as string, undefined, { protoAction: "error", constructorAction: "error" }));
+    } catch (err) {
+      done(new HttpError(400, ErrorCode.BAD_REQUEST, `request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`), undefined);
+    }
+  });
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => {
     if ((body as Buffer).length === 0) return done(null, undefined);
     done(new HttpError(415, "UNSUPPORTED_MEDIA_TYPE", "unsupported Content-Type: send the body as application/json"), undefined);

@@ -42,6 +42,7 @@ export function clientCaller(client: Client, opts: ClientCallerOptions = {}): Ga
       if (strategy !== undefined && isStrategyName(strategy)) callOpts.strategy = strategy;
       if (o.idempotent ?? opts.idempotent) callOpts.idempotent = true;
       const listed = registry ? registry.instances(service).length > 0 : true;
+      if (o.maxAttempts !== undefined) callOpts.maxAttempts = o.maxAttempts;
       if (!listed) callOpts.maxAttempts = 1;
       try {
         return await client.call(service, endpoint, payload, callOpts);

@@ -10,7 +10,7 @@ export interface GatewayCallOptions {
   timeoutMs?: number;
   /** Routing key for the consistent-hash strategy. */
   key?: string;
-  /** The call may be retried after a timeout or an INTERNAL (5xx) error. */
+  /** The call may be retried after a timeout or an HTTP service's 5xx (BAD_GATEWAY). */
   idempotent?: boolean;
   /** Balancing strategy of this call. */
   strategy?: StrategyName;
@@ -22,6 +22,8 @@ export interface GatewayCallOptions {
   zone?: string;
   /** Extra request headers (e.g. `Sb-Canary: 1` for a traffic policy's override). */
   headers?: Record<string, string>;
+  /** Attempts at most (default: the client's); 1 for a single try. */
+  maxAttempts?: number;
 }
 
 /**
