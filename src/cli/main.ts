@@ -12,6 +12,7 @@ import { err as errColors, printable } from "./output.js";
 import { ackCommand } from "./commands/ack.js";
 import { benchCommand } from "./commands/bench.js";
 import { alertsCommand } from "./commands/alerts.js";
+import { silenceCommand } from "./commands/silence.js";
 import { callCommand } from "./commands/call.js";
 import { routeCommand } from "./commands/route.js";
 import { collectorCommand } from "./commands/collector.js";
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
     routeCommand(),
     alertsCommand(),
     ackCommand(),
+    silenceCommand(),
     demoCommand(),
     demoServiceCommand(),
     benchCommand(),

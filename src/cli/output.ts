@@ -73,16 +73,6 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
 }
 
-/** Parses a duration such as `500ms`, `30s`, `5m`, `2h`, `1d` or a bare number of seconds; NaN when invalid. */
-export function parseDuration(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!m) return Number.NaN;
-  const n = Number(m[1]);
-  const unit = m[2] ?? "s";
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
-  return Math.round(n * factor);
-}
-
 /** Local wall-clock time `HH:MM:SS.mmm` of an epoch-ms timestamp, for log-like lines. */
 export function clock(epochMs: number): string {
   const d = new Date(epochMs);

@@ -7,8 +7,7 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
-import { validatorFor, type AlertRule, type AlertRulesFile } from "../protocol/index.js";
-import { parseDuration } from "./duration.js";
+import { durationProblem, parseDuration, validatorFor, type AlertRule, type AlertRulesFile } from "../protocol/index.js";
 import { BUILTIN_METRICS, ENDPOINT_METRICS, IDENTIFYING_LABELS, type CompiledRule } from "./types.js";
 
 /** Default window for rates and quantiles. */
@@ -40,6 +39,13 @@ function jsonPath(segments: readonly Segment[]): string {
 }
 
 /** ajv's instancePath (`/rules/2/for`) as segments. */
+/** The value at a JSON path (for error messages). */
+function valueAt(data: unknown, segments: readonly Segment[]): unknown {
+  let v: unknown = data;
+  for (const seg of segments) v = v !== null && typeof v === "object" && Object.hasOwn(v, seg) ? (v as Record<string | number, unknown>)[seg] : undefined;
+  return v;
+}
+
 function segmentsOf(instancePath: string): Segment[] {
   if (!instancePath) return [];
   return instancePath
@@ -99,7 +105,7 @@ export function parseAlertRules(text: string, source = "<rules>"): CompiledRule[
     } else if (e.keyword === "enum") {
       problem = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
     } else if (e.schemaPath.includes("/definitions/duration/")) {
-      problem = 'must be a duration such as "500ms", "30s", "5m", "1h" or an integer of milliseconds';
+      problem = durationProblem(valueAt(data, segments));
     } else if (e.keyword === "required") {
       problem = `missing required property ${JSON.stringify((e.params as { missingProperty: string }).missingProperty)}`;
     } else if (e.keyword === "propertyNames") {
@@ -175,7 +181,7 @@ function compileRule(rule: AlertRule, fail: (prop: string | undefined, problem: 
     fail("for", (e as Error).message);
   }
   try {
-    windowMs = parseDuration(rule.window ?? DEFAULT_RULE_WINDOW_MS);
+    windowMs = rule.window === undefined ? DEFAULT_RULE_WINDOW_MS : parseDuration(rule.window);
   } catch (e) {
     fail("window", (e as Error).message);
   }

@@ -13,7 +13,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { v4 as uuidv4 } from "uuid";
 import {
@@ -34,7 +34,8 @@ import {
 } from "../protocol/index.js";
 import { AlertPublisher } from "./AlertPublisher.js";
 import { loadAlertRules } from "./AlertRules.js";
-import { ensureAlertStream, prefixName } from "./AlertStream.js";
+import { openAlertStateBucket } from "./AlertStateBucket.js";
+import { ensureAlertStream } from "./AlertStream.js";
 import { InstanceDownTracker } from "./InstanceDownTracker.js";
 import { MetricStore } from "./MetricStore.js";
 import { buildMonitorSnapshot } from "./MonitorSnapshot.js";
@@ -48,11 +49,6 @@ export const COLLECTOR_QUEUE = "sb-collectors";
 /** `<prefix>.monitor.query`: where collectors answer monitor queries. */
 export function monitorQuerySubject(subjects: Subjects): string {
   return `${subjects.prefix}.monitor.query`;
-}
-
-/** KV bucket where collectors remember firing alerts: `<prefix>_alert_state`. */
-export function alertStateBucket(prefix: string): string {
-  return `${prefixName(prefix)}_alert_state`;
 }
 
 const DEFAULT_MAX_METRICS_BYTES = 1024 * 1024;
@@ -163,12 +159,7 @@ class CollectorImpl implements Collector {
     const js = jetstream(nc);
     let state: KV | undefined;
     if (this.opts.persistAlerts !== false) {
-      // Replicated like the stream: on a cluster, losing one node must not take the firing state with it.
-      state = await new Kvm(js).create(alertStateBucket(this.subjects.prefix), {
-        history: 1,
-        replicas: this.opts.stream?.replicas ?? 1,
-        description: "Switchboard: firing alerts, for collector restarts",
-      });
+      state = await openAlertStateBucket(js, this.subjects.prefix, this.opts.stream?.replicas ?? 1);
       const restored: RestoredAlert[] = [];
       const keys = await state.keys();
       for await (const k of keys) {

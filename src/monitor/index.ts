@@ -1,12 +1,12 @@
 /** Monitoring: the metrics collector, alert rules and their evaluation, the alert stream. */
-export { createCollector, monitorQuerySubject, alertStateBucket, COLLECTOR_QUEUE } from "./Collector.js";
+export { createCollector, monitorQuerySubject, COLLECTOR_QUEUE } from "./Collector.js";
+export { alertStateBucket, openAlertStateBucket } from "./AlertStateBucket.js";
 export { loadAlertRules, parseAlertRules, compileRules, AlertRulesError, DEFAULT_RULE_WINDOW_MS } from "./AlertRules.js";
 export { RuleEvaluator, compare, alertLabels, type RuleEvaluatorOptions } from "./RuleEvaluator.js";
 export { MetricStore, type MetricStoreOptions, type IngestResult } from "./MetricStore.js";
 export { InstanceDownTracker } from "./InstanceDownTracker.js";
 export { histogramQuantile, histogramDelta, HistogramSum, type CumulativeHistogram } from "./histogram.js";
 export { alertFingerprint } from "./fingerprint.js";
-export { parseDuration, formatDuration } from "./duration.js";
 export { formatValue, renderTemplate } from "./templates.js";
 export {
   ensureAlertStream,

@@ -2,11 +2,16 @@
  * Alertmanager-style grouping, pure: alerts are gathered into groups (per route and per values of
  * the `groupBy` labels); a new group is mailed after `groupWait`, later changes at most every
  * `groupInterval`, and alerts still firing and not acknowledged are re-mailed every
- * `repeatInterval`. A failed mail is retried with backoff. The caller owns time (`now`) and
- * randomness and performs the I/O; the grouper only decides what to mail when.
+ * `repeatInterval`. A failed mail is retried with backoff. Alerts the `suppressed` predicate mutes
+ * (silences, inhibition) are recorded but not mailed: their held transitions are handed back
+ * through {@link AlertGrouper.takeSuppressed} for acknowledgement, a muted firing alert is mailed
+ * as firing once it is no longer suppressed (if it still fires), and the resolution of an alert
+ * never mailed as firing is not mailed. The caller owns time (`now`) and randomness and performs
+ * the I/O; the grouper only decides what to mail when.
  */
 import type { AlertEvent } from "../protocol/index.js";
 import { backoffDelay } from "./backoff.js";
+import { labelValue } from "./LabelMatchers.js";
 import type { ResolvedRoute } from "./AlertRouter.js";
 import type { GroupTimings } from "./types.js";
 
@@ -51,6 +56,8 @@ interface Group<T> {
   labels: Record<string, string>;
   pending: Map<string, HeldTransition<T>>;
   firing: Map<string, AlertEvent>;
+  /** Firing alerts not mailed because they were suppressed when their group was due. */
+  muted: Set<string>;
   createdAt: number;
   lastSentAt: number | undefined;
   retryAt: number | undefined;
@@ -66,6 +73,14 @@ export interface AlertGrouperOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   random?: () => number;
+  /** Whether an alert is muted (silenced or inhibited) at `now`; default never. */
+  suppressed?: (alert: AlertEvent, now: number) => boolean;
+}
+
+/** A transition that was due while suppressed: recorded, not mailed. */
+export interface SuppressedTransition<T> {
+  readonly route: ResolvedRoute;
+  readonly transition: HeldTransition<T>;
 }
 
 /** See the module comment. */
@@ -74,9 +89,12 @@ export class AlertGrouper<T> {
   private readonly acks = new Map<string, Acknowledgement>();
   private nextId = 1;
   private readonly random: () => number;
+  private readonly suppressed: (alert: AlertEvent, now: number) => boolean;
+  private suppressedOut: Array<SuppressedTransition<T>> = [];
 
   constructor(private readonly opts: AlertGrouperOptions) {
     this.random = opts.random ?? Math.random;
+    this.suppressed = opts.suppressed ?? (() => false);
   }
 
   private timing(route: ResolvedRoute): GroupTimings {
@@ -89,11 +107,11 @@ export class AlertGrouper<T> {
 
   private groupFor(route: ResolvedRoute, alert: AlertEvent, now: number): Group<T> {
     const labels = Object.create(null) as Record<string, string>;
-    for (const name of route.groupBy ?? this.opts.groupBy) labels[name] = (Object.hasOwn(alert.labels, name) ? alert.labels[name] : undefined) ?? "";
+    for (const name of route.groupBy ?? this.opts.groupBy) labels[name] = labelValue(alert.labels, name);
     const key = `${route.name}\u0000${JSON.stringify(labels)}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { key, route, labels, pending: new Map(), firing: new Map(), createdAt: now, lastSentAt: undefined, retryAt: undefined, attempts: 0, inFlight: undefined };
+      g = { key, route, labels, pending: new Map(), firing: new Map(), muted: new Set(), createdAt: now, lastSentAt: undefined, retryAt: undefined, attempts: 0, inFlight: undefined };
       this.groups.set(key, g);
     }
     return g;
@@ -103,16 +121,28 @@ export class AlertGrouper<T> {
    * Holds a transition for `route` until its group is mailed. The same transition again (a
    * redelivery) only adds its handle.
    */
-  add(route: ResolvedRoute, alert: AlertEvent, ref: T, now: number): void {
+  add(route: ResolvedRoute, alert: AlertEvent, ref: T, now: number): boolean {
     const g = this.groupFor(route, alert, now);
     const key = transitionKey(alert);
     const held = g.pending.get(key);
     if (held) {
       held.refs.push(ref);
-      return;
+      return true;
+    }
+    if (alert.status === "resolved" && g.muted.has(alert.fingerprint) && (g.firing.get(alert.fingerprint)?.startsAt ?? Infinity) <= alert.startsAt) {
+      // Never mailed as firing (suppressed): its resolution is not news to anyone.
+      g.muted.delete(alert.fingerprint);
+      g.firing.delete(alert.fingerprint);
+      this.dropIfEmpty(g);
+      return false;
     }
     g.pending.set(key, { key, alert, refs: [ref] });
     this.track(g, alert);
+    return true;
+  }
+
+  private dropIfEmpty(g: Group<T>): void {
+    if (g.pending.size === 0 && g.firing.size === 0 && g.inFlight === undefined) this.groups.delete(g.key);
   }
 
   /**
@@ -122,7 +152,15 @@ export class AlertGrouper<T> {
   restoreFiring(route: ResolvedRoute, alert: AlertEvent, lastSentAt: number, now: number): void {
     const g = this.groupFor(route, alert, now);
     g.firing.set(alert.fingerprint, alert);
+    g.muted.delete(alert.fingerprint);
     g.lastSentAt = Math.max(g.lastSentAt ?? 0, lastSentAt);
+  }
+
+  /** Remembers a firing alert that was recorded but not mailed (suppressed), after a restart. */
+  restoreMuted(route: ResolvedRoute, alert: AlertEvent, now: number): void {
+    const g = this.groupFor(route, alert, now);
+    g.firing.set(alert.fingerprint, alert);
+    g.muted.add(alert.fingerprint);
   }
 
   private track(g: Group<T>, alert: AlertEvent): void {
@@ -131,6 +169,7 @@ export class AlertGrouper<T> {
       if (!current || current.startsAt <= alert.startsAt) g.firing.set(alert.fingerprint, alert);
     } else if (current && current.startsAt <= alert.startsAt) {
       g.firing.delete(alert.fingerprint);
+      g.muted.delete(alert.fingerprint);
     }
   }
 
@@ -155,6 +194,13 @@ export class AlertGrouper<T> {
     return !!a && alert.startsAt <= a.at && (a.until === undefined || now < a.until);
   }
 
+  /** Every firing alert known, once per fingerprint. */
+  firingAlerts(): AlertEvent[] {
+    const out = new Map<string, AlertEvent>();
+    for (const g of this.groups.values()) for (const a of g.firing.values()) out.set(a.fingerprint, a);
+    return [...out.values()];
+  }
+
   /** The firing alert known for a fingerprint, in any group. */
   firingAlert(fingerprint: string): AlertEvent | undefined {
     for (const g of this.groups.values()) {
@@ -164,11 +210,21 @@ export class AlertGrouper<T> {
     return undefined;
   }
 
+  /** Muted alerts of `g` no longer suppressed at `now`. */
+  private unmuted(g: Group<T>, now: number): AlertEvent[] {
+    const out: AlertEvent[] = [];
+    for (const fp of g.muted) {
+      const a = g.firing.get(fp);
+      if (a && !this.suppressed(a, now)) out.push(a);
+    }
+    return out;
+  }
+
   private dueAt(g: Group<T>, now: number): number | undefined {
     if (g.inFlight !== undefined) return undefined;
     const t = this.timing(g.route);
     let due: number | undefined;
-    if (g.pending.size > 0) {
+    if (g.pending.size > 0 || this.unmuted(g, now).length > 0) {
       due = g.lastSentAt === undefined ? g.createdAt + t.groupWaitMs : g.lastSentAt + t.groupIntervalMs;
     } else if (g.lastSentAt !== undefined && g.firing.size > 0) {
       if (this.repeatable(g, now).length > 0) due = g.lastSentAt + t.repeatIntervalMs;
@@ -187,7 +243,7 @@ export class AlertGrouper<T> {
   }
 
   private repeatable(g: Group<T>, now: number): AlertEvent[] {
-    return [...g.firing.values()].filter((a) => !this.isAcknowledged(a, now));
+    return [...g.firing.values()].filter((a) => !g.muted.has(a.fingerprint) && !this.isAcknowledged(a, now) && !this.suppressed(a, now));
   }
 
   /** Notifications due at `now`; each group is then in flight until {@link sent} or {@link failed}. */
@@ -196,10 +252,27 @@ export class AlertGrouper<T> {
     for (const g of this.groups.values()) {
       const at = this.dueAt(g, now);
       if (at === undefined || at > now) continue;
+      const unmuted = this.unmuted(g, now);
+      const hadTransitions = g.pending.size > 0 || unmuted.length > 0;
+      // Muted alerts that are no longer suppressed are announced now, as firing.
+      for (const a of unmuted) {
+        g.muted.delete(a.fingerprint);
+        const key = transitionKey(a);
+        if (!g.pending.has(key)) g.pending.set(key, { key, alert: a, refs: [] });
+      }
+      for (const [key, held] of g.pending) {
+        if (!this.suppressed(held.alert, now)) continue;
+        g.pending.delete(key);
+        if (held.alert.status === "firing") g.muted.add(held.alert.fingerprint);
+        this.suppressedOut.push({ route: g.route, transition: held });
+      }
       if (g.pending.size > 0) {
         const id = this.nextId++;
         g.inFlight = id;
         out.push({ id, groupKey: g.key, route: g.route, groupLabels: g.labels, kind: "alerts", transitions: [...g.pending.values()], firing: [] });
+      } else if (hadTransitions) {
+        // Everything that was due is suppressed: nothing to mail now (repeats keep their own schedule).
+        this.dropIfEmpty(g);
       } else {
         const firing = this.repeatable(g, now);
         if (firing.length === 0) continue;
@@ -209,6 +282,19 @@ export class AlertGrouper<T> {
       }
     }
     return out;
+  }
+
+  /** Transitions found suppressed by {@link due} since the last call: record them and acknowledge their handles. */
+  takeSuppressed(): Array<SuppressedTransition<T>> {
+    const out = this.suppressedOut;
+    this.suppressedOut = [];
+    return out;
+  }
+
+  /** Whether a firing alert of any group is muted (recorded, never mailed). */
+  isMuted(fingerprint: string): boolean {
+    for (const g of this.groups.values()) if (g.muted.has(fingerprint)) return true;
+    return false;
   }
 
   /** The earliest time something becomes due (undefined: nothing scheduled). */

@@ -11,14 +11,21 @@ import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Transporter } from "nodemailer";
 import { v4 as uuidv4 } from "uuid";
-import { alertStreamName } from "../monitor/index.js";
-import { DEFAULT_PREFIX, EventEmitter, InvalidInputLog, Subjects, createLogger, openNats, type AlertEvent, type Event, type Logger } from "../protocol/index.js";
+import { alertStreamName, openAlertStateBucket } from "../monitor/index.js";
+import { DEFAULT_PREFIX, EventEmitter, InvalidInputLog, Subjects, createLogger, decodeJson, decodeMessage, describeErrors, encodeJson, openNats, validatorFor, type AlertEvent, type Event, type Logger } from "../protocol/index.js";
 import { AckResponder } from "./AckResponder.js";
 import { AlertConsumer } from "./AlertConsumer.js";
 import { AlertGrouper, transitionKey, type Notification } from "./AlertGrouper.js";
+import { AlertListResponder } from "./AlertListResponder.js";
 import { AlertRouter } from "./AlertRouter.js";
+import { Inhibitor } from "./Inhibitor.js";
+import { KvView } from "./KvView.js";
 import { MailDelivery } from "./MailDelivery.js";
 import { NotifierState } from "./NotifierState.js";
+import { SilenceResponder } from "./SilenceResponder.js";
+import { SilenceStore } from "./SilenceStore.js";
+import { Silences } from "./Silences.js";
+import { Suppressor } from "./Suppressor.js";
 import { createSmtpTransport, senderDomain, smtpSettingsFromEnv } from "./smtp.js";
 import type { MailNotifier, MailNotifierOptions, NotifierStats, SentMail, SmtpSettings } from "./types.js";
 
@@ -39,6 +46,15 @@ class MailNotifierImpl implements MailNotifier {
   private readonly now: () => number;
   private readonly router: AlertRouter;
   private readonly grouper: AlertGrouper<Held>;
+  private readonly inhibitor: Inhibitor;
+  private readonly suppressor: Suppressor;
+  private readonly silences = new Silences();
+  private firingView: KvView<AlertEvent> | undefined;
+  private notifiedView: KvView<AlertEvent> | undefined;
+  private silenceStore: SilenceStore | undefined;
+  private silenceResponder: SilenceResponder | undefined;
+  private listResponder: AlertListResponder | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
   private readonly smtp: SmtpSettings;
   private readonly domain: string;
   private readonly ackWaitMs: number;
@@ -59,7 +75,7 @@ class MailNotifierImpl implements MailNotifier {
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
   private running = false;
-  private readonly counters = { received: 0, mailsSent: 0, smtpFailures: 0, skippedAlreadySent: 0, unroutable: 0 };
+  private readonly counters = { received: 0, mailsSent: 0, smtpFailures: 0, skippedAlreadySent: 0, unroutable: 0, suppressed: 0 };
 
   constructor(private readonly opts: MailNotifierOptions) {
     this.id = opts.id ?? `notifier-${uuidv4().slice(0, 8)}`;
@@ -73,6 +89,12 @@ class MailNotifierImpl implements MailNotifier {
     this.smtp = opts.smtp ?? smtpSettingsFromEnv({});
     this.domain = opts.messageIdDomain ?? senderDomain(this.smtp.from);
     this.router = new AlertRouter(opts.routes ?? [], opts.to ?? []);
+    const validate = validatorFor("inhibit-rule");
+    (opts.inhibitRules ?? []).forEach((r, i) => {
+      if (!validate(r)) throw new Error(`inhibitRules[${i}]: ${describeErrors(validate.errors)}`);
+    });
+    this.inhibitor = new Inhibitor(opts.inhibitRules ?? []);
+    this.suppressor = new Suppressor(this.silences, this.inhibitor, () => this.firingAlerts());
     this.grouper = new AlertGrouper<Held>({
       timings: {
         groupWaitMs: opts.groupWaitMs ?? 30_000,
@@ -83,6 +105,7 @@ class MailNotifierImpl implements MailNotifier {
       retryInitialMs: opts.retryInitialMs ?? 1000,
       retryMaxMs: opts.retryMaxMs ?? 30_000,
       random: opts.random,
+      suppressed: (alert, now) => this.suppressor.isSuppressed(alert, now),
     });
     this.ackWaitMs = opts.ackWaitMs ?? 30_000;
     if (!Number.isInteger(this.ackWaitMs) || this.ackWaitMs < 500) throw new RangeError("ackWaitMs must be an integer ≥ 500");
@@ -105,8 +128,45 @@ class MailNotifierImpl implements MailNotifier {
       const now = this.now();
       for (const rec of active) {
         const route = this.router.byName(rec.route);
-        if (route) this.grouper.restoreFiring(route, rec.alert, rec.lastSentAt, now);
+        if (!route) continue;
+        if (rec.muted) this.grouper.restoreMuted(route, rec.alert, now);
+        else this.grouper.restoreFiring(route, rec.alert, rec.lastSentAt, now);
       }
+      this.silenceStore = await SilenceStore.open(nc, this.subjects.prefix, this.silences, { replicas, log: this.log, invalid: this.invalid, onChange: () => this.reschedule() });
+      const alertState = await openAlertStateBucket(jetstream(nc), this.subjects.prefix, replicas);
+      this.firingView = await new KvView<AlertEvent>(alertState, {
+        log: this.log,
+        decode: (key, raw) => {
+          const d = decodeMessage("alert", raw);
+          if (!d.ok) return d;
+          if (d.value.fingerprint !== key || d.value.status !== "firing") return { ok: false, error: `entry ${key} is not the firing alert ${d.value.fingerprint}` };
+          return d;
+        },
+        onInvalid: (key, error) => this.invalid.record("alert-state", error, key),
+        onChange: () => this.reschedule(),
+      }).start();
+      // What other notifiers mailed or muted (they split the stream): active.<route>.<fingerprint>.
+      this.notifiedView = await new KvView<AlertEvent>(state.state, {
+        log: this.log,
+        decode: (key, raw) => {
+          if (!key.startsWith("active.")) return { ok: false, error: "" };
+          let rec: unknown;
+          try {
+            rec = decodeJson(raw);
+          } catch {
+            return { ok: false, error: "not JSON" };
+          }
+          const alert = rec !== null && typeof rec === "object" ? (rec as { alert?: unknown }).alert : undefined;
+          const d = decodeMessage("alert", encodeJson(alert ?? null));
+          if (!d.ok) return d;
+          if (!key.endsWith(`.${d.value.fingerprint}`) || d.value.status !== "firing") return { ok: false, error: `entry ${key} is not a firing alert` };
+          return d;
+        },
+        onInvalid: (key, error) => {
+          if (key.startsWith("active.")) this.invalid.record("notify-state", error, key);
+        },
+        onChange: () => this.reschedule(),
+      }).start();
       this.transport = createSmtpTransport(this.smtp, SEND_CONCURRENCY);
       this.delivery = new MailDelivery({
         transport: this.transport,
@@ -132,6 +192,29 @@ class MailNotifierImpl implements MailNotifier {
           return this.grouper.firingAlert(fingerprint);
         },
       }).start(nc);
+      this.silenceResponder = new SilenceResponder({
+        subject: this.subjects.silences,
+        prefix: this.subjects.prefix,
+        notifierId: this.id,
+        store: this.silenceStore,
+        log: this.log,
+        invalid: this.invalid,
+        now: this.now,
+        onChange: () => this.reschedule(),
+      }).start(nc);
+      this.listResponder = new AlertListResponder({
+        subject: this.subjects.alertList,
+        prefix: this.subjects.prefix,
+        notifierId: this.id,
+        log: this.log,
+        firing: () => this.firingAlerts(),
+        suppressor: this.suppressor,
+        acknowledgement: (fp) => this.grouper.acknowledgement(fp),
+        invalid: this.invalid,
+        now: this.now,
+      }).start(nc);
+      this.housekeeping = setInterval(() => void this.silenceStore?.purgeEnded(this.now()).catch(() => undefined), 60_000);
+      this.housekeeping.unref?.();
       this.running = true;
       this.consumer = await new AlertConsumer({
         subjects: this.subjects,
@@ -176,9 +259,39 @@ class MailNotifierImpl implements MailNotifier {
         this.done(held);
         continue;
       }
-      this.grouper.add(route, alert, held, now);
+      if (!this.grouper.add(route, alert, held, now)) {
+        // The resolution of an alert that was muted and never mailed: nothing to say.
+        this.counters.suppressed++;
+        await this.state!.deleteActive(route.name, alert.fingerprint).catch(() => undefined);
+        this.done(held);
+      }
     }
     this.reschedule();
+  }
+
+  /** Every alert firing now: what the collectors recorded, plus what this notifier holds. */
+  private firingAlerts(): AlertEvent[] {
+    const byFp = new Map<string, AlertEvent>();
+    if (this.firingView) for (const a of this.firingView.values()) byFp.set(a.fingerprint, a);
+    if (this.notifiedView) for (const a of this.notifiedView.values()) if (!byFp.has(a.fingerprint)) byFp.set(a.fingerprint, a);
+    for (const a of this.grouper.firingAlerts()) if (!byFp.has(a.fingerprint)) byFp.set(a.fingerprint, a);
+    return [...byFp.values()];
+  }
+
+  /** Transitions found suppressed when due: recorded (muted firing alerts survive a restart), not mailed. */
+  private async recordSuppressed(): Promise<void> {
+    for (const { route, transition: t } of this.grouper.takeSuppressed()) {
+      this.counters.suppressed++;
+      const { silencedBy, inhibitedBy } = this.suppressor.status(t.alert, this.now());
+      this.log.info({ fingerprint: t.alert.fingerprint, status: t.alert.status, route: route.name, silencedBy, inhibitedBy }, "alert suppressed: recorded, not mailed");
+      try {
+        if (t.alert.status === "firing") await this.state!.putActive({ route: route.name, alert: t.alert, lastSentAt: 0, muted: true });
+        else await this.state!.deleteActive(route.name, t.alert.fingerprint);
+      } catch (err) {
+        this.log.warn({ err, fingerprint: t.alert.fingerprint }, "could not record a suppressed alert");
+      }
+      for (const h of t.refs) this.done(h);
+    }
   }
 
   private done(h: Held): void {
@@ -203,7 +316,9 @@ class MailNotifierImpl implements MailNotifier {
     this.timer = undefined;
     if (!this.running) return;
     const now = this.now();
-    const next = this.grouper.nextDueAt(now);
+    const due = this.grouper.nextDueAt(now);
+    const change = this.suppressor.nextChangeAt(now);
+    const next = due === undefined ? change : change === undefined ? due : Math.min(due, change);
     if (next === undefined) return;
     this.timer = setTimeout(() => void this.flush(), Math.max(0, next - now));
     this.timer.unref?.();
@@ -219,6 +334,7 @@ class MailNotifierImpl implements MailNotifier {
         this.flushAgain = false;
         // A few mails at once: one slow SMTP exchange should not hold up every other group.
         const due = this.grouper.due(this.now());
+        await this.recordSuppressed();
         for (let i = 0; i < due.length; i += SEND_CONCURRENCY) await Promise.all(due.slice(i, i + SEND_CONCURRENCY).map((n) => this.send(n)));
       } while (this.flushAgain && this.running);
     })()
@@ -249,7 +365,7 @@ class MailNotifierImpl implements MailNotifier {
 
 
   stats(): NotifierStats {
-    return { ...this.counters, acks: this.ackResponder?.acks ?? 0, invalid: this.invalid.snapshot(), held: this.grouper.heldCount };
+    return { ...this.counters, silences: this.silences.size, acks: this.ackResponder?.acks ?? 0, invalid: this.invalid.snapshot(), held: this.grouper.heldCount };
   }
 
   async stop(): Promise<void> {
@@ -282,6 +398,12 @@ class MailNotifierImpl implements MailNotifier {
     this.consumer = undefined;
     this.ackResponder?.stop();
     this.ackResponder = undefined;
+    this.silenceResponder?.stop();
+    this.listResponder?.stop();
+    this.silenceStore?.stop();
+    this.firingView?.stop();
+    this.notifiedView?.stop();
+    clearInterval(this.housekeeping);
     this.transport?.close();
     this.transport = undefined;
     const nc = this.nc;

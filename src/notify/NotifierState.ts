@@ -17,13 +17,16 @@ export interface ActiveRecord {
   route: string;
   alert: AlertEvent;
   lastSentAt: number;
+  /** Recorded but never mailed (silenced or inhibited when due): mailed as firing once no longer muted. */
+  muted?: boolean;
 }
 
 /** See the module comment. */
 export class NotifierState {
   private constructor(
     private readonly sent: KV,
-    private readonly state: KV,
+    /** Acknowledgements and active records (followed by every notifier for the firing list). */
+    readonly state: KV,
   ) {}
 
   /** Opens (creating if needed, with `replicas`) the buckets of `prefix`. */

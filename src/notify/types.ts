@@ -1,5 +1,5 @@
 /** Public types of the mail notifier. */
-import type { AlertEvent, Event, Logger, NatsSource } from "../protocol/index.js";
+import type { AlertEvent, Event, InhibitRule, Logger, NatsSource } from "../protocol/index.js";
 
 /** A route: which alerts (by severity and service) go to which recipients, with optional grouping overrides. */
 export interface RouteConfig {
@@ -83,6 +83,11 @@ export type MailNotifierOptions = NatsSource & {
   retryMaxMs?: number;
   /** Days a sent-mail record is kept (default 14). */
   sentRecordTtlMs?: number;
+  /**
+   * Inhibition rules (Alertmanager's `inhibit_rules`): while a source alert fires, matching target
+   * alerts with equal `equal` labels are recorded but not mailed. Validated by `schemas/inhibit-rule.json`.
+   */
+  inhibitRules?: InhibitRule[];
   /** Public URL or name shown in mails (e.g. a dashboard). */
   externalUrl?: string;
   /** Domain of the deterministic Message-IDs (default: the sender's domain). */
@@ -130,6 +135,10 @@ export interface NotifierStats {
   skippedAlreadySent: number;
   unroutable: number;
   acks: number;
+  /** Transitions recorded but not mailed because a silence or an inhibition muted them. */
+  suppressed: number;
+  /** Silences known (in force, scheduled or recently ended). */
+  silences: number;
   /** Alerts held right now (grouping or SMTP retries). */
   held: number;
 }

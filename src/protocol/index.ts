@@ -1,10 +1,12 @@
 /** The wire protocol: subjects, message schemas and types, decoding of untrusted input, errors. */
 export * from "./types.generated.js";
 export { encodeJson, decodeJson } from "./codec.js";
+export { parseDuration, durationProblem, DurationError, DURATION_PATTERN } from "./duration.js";
 export {
   Subjects,
   DEFAULT_PREFIX,
   COORDINATOR_QUEUE,
+  NOTIFIER_QUEUE,
   TOKEN_PATTERN,
   InvalidNameError,
   isToken,

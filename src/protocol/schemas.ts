@@ -30,6 +30,13 @@ export interface MessageTypes {
   "monitor-query": T.MonitorQuery;
   "monitor-snapshot": T.MonitorSnapshot;
   "routing-policy": T.RoutingPolicy;
+  "alert-list-query": T.AlertListQuery;
+  "alert-list": T.AlertList;
+  "label-matcher": T.LabelMatcher;
+  silence: T.Silence;
+  "silence-request": T.SilenceRequest;
+  "silence-reply": T.SilenceReply;
+  "inhibit-rule": T.InhibitRule;
 }
 /** A message kind with a schema in `schemas/`. */
 export type MessageKind = keyof MessageTypes;

@@ -12,6 +12,9 @@ export const DEFAULT_PREFIX = "sb";
 /** Queue group all coordinators share for registry requests. */
 export const COORDINATOR_QUEUE = "sb-coordinators";
 
+/** Queue group notifiers share for alert-list and silence requests (any notifier can answer: they share KV state). */
+export const NOTIFIER_QUEUE = "sb-notifiers";
+
 /** Thrown when a service, instance or endpoint name cannot be a subject token. */
 export class InvalidNameError extends Error {
   override readonly name = "InvalidNameError";
@@ -127,5 +130,13 @@ export class Subjects {
   /** Operator acknowledgements of alerts. */
   get alertAck(): string {
     return `${this.prefix}.alerts.ack`;
+  }
+  /** Requests for the alerts firing now, with their status (queue group {@link NOTIFIER_QUEUE}). */
+  get alertList(): string {
+    return `${this.prefix}.alerts.list`;
+  }
+  /** Silence requests: add, expire, list (queue group {@link NOTIFIER_QUEUE}). */
+  get silences(): string {
+    return `${this.prefix}.silences`;
   }
 }

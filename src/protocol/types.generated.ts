@@ -96,6 +96,145 @@ export interface AlertAck {
   comment?: string;
 }
 /**
+ * Request on <prefix>.alerts.list (queue group sb-notifiers): the alerts firing now, with their silence, inhibition and acknowledgement status (switchboard alerts --firing).
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "AlertListQuery".
+ */
+export interface AlertListQuery {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  service?: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  severity?: string;
+  /**
+   * Only alerts whose labels match every matcher.
+   *
+   * @maxItems 32
+   */
+  matchers?: LabelMatcher[];
+  /**
+   * true: only silenced or inhibited alerts; false: only active ones; absent: both.
+   */
+  suppressed?: boolean;
+  /**
+   * At most this many alerts, oldest first (default 500).
+   */
+  limit?: number;
+}
+/**
+ * A label matcher as in Prometheus and Alertmanager: `=` equal, `!=` not equal, `=~` matches the regular expression (anchored at both ends), `!~` does not match it. A missing label has the value "".
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "LabelMatcher".
+ */
+export interface LabelMatcher {
+  name: string;
+  op: "=" | "!=" | "=~" | "!~";
+  value: string;
+}
+/**
+ * A notifier's answer to an alert-list-query: every alert firing now (as the collectors recorded it in <prefix>_alert_state), oldest first, with status.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "AlertList".
+ */
+export interface AlertList {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  notifier: string;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  at: number;
+  /**
+   * Alerts matching the query (alerts may hold fewer: limit).
+   */
+  total: number;
+  /**
+   * @maxItems 2000
+   */
+  alerts: ListedAlert[];
+}
+/**
+ * This interface was referenced by `AlertList`'s JSON-Schema
+ * via the `definition` "listedAlert".
+ */
+export interface ListedAlert {
+  fingerprint: string;
+  rule: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  service: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  severity: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  instance?: string;
+  /**
+   * suppressed: silenced or inhibited (recorded, not notified); active: notified.
+   */
+  state: "active" | "suppressed";
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  since: number;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  activeAt: number;
+  value: number | null;
+  labels: StringMap;
+  annotations: TextMap;
+  /**
+   * Ids of the silences that match it now.
+   */
+  silencedBy: string[];
+  /**
+   * Fingerprints of firing alerts that inhibit it.
+   */
+  inhibitedBy: string[];
+  acknowledged?: {
+    by: string;
+    /**
+     * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+     */
+    at: number;
+    /**
+     * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+     */
+    until?: number;
+    comment?: string;
+  };
+}
+/**
+ * This interface was referenced by `AlertEvent`'s JSON-Schema
+ * via the `definition` "stringMap".
+ */
+export interface StringMap {
+  [k: string]: string;
+}
+/**
+ * This interface was referenced by `AlertEvent`'s JSON-Schema
+ * via the `definition` "textMap".
+ */
+export interface TextMap {
+  [k: string]: string;
+}
+/**
  * An alert rules file (JSON or YAML) loaded by collectors. Each rule compares a metric of a service (or of every service) with a threshold; when the comparison holds for `for`, the alert fires.
  *
  * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
@@ -132,11 +271,11 @@ export interface AlertRule {
   /**
    * How long the condition must hold before the alert fires (default 0: at once).
    */
-  for?: string | number;
+  for?: string | 0;
   /**
    * Window for rates and quantiles (default 1m).
    */
-  window?: string | number;
+  window?: string | 0;
   /**
    * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
    */
@@ -229,20 +368,6 @@ export interface AlertEvent {
    * Id of the collector that produced the event.
    */
   generator?: string;
-}
-/**
- * This interface was referenced by `AlertEvent`'s JSON-Schema
- * via the `definition` "stringMap".
- */
-export interface StringMap {
-  [k: string]: string;
-}
-/**
- * This interface was referenced by `AlertEvent`'s JSON-Schema
- * via the `definition` "textMap".
- */
-export interface TextMap {
-  [k: string]: string;
 }
 /**
  * Published by an agent on <prefix>.announce.<service>.<instance> at start, after a reconnect and on sync.
@@ -470,50 +595,56 @@ export interface CliConfig {
       continue?: boolean;
       groupBy?: string[];
       /**
-       * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+       * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
        *
        * This interface was referenced by `CliConfig`'s JSON-Schema
        * via the `definition` "duration".
        */
-      groupWait?: string | number;
+      groupWait?: string | 0;
       /**
-       * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+       * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
        *
        * This interface was referenced by `CliConfig`'s JSON-Schema
        * via the `definition` "duration".
        */
-      groupInterval?: string | number;
+      groupInterval?: string | 0;
       /**
-       * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+       * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
        *
        * This interface was referenced by `CliConfig`'s JSON-Schema
        * via the `definition` "duration".
        */
-      repeatInterval?: string | number;
+      repeatInterval?: string | 0;
     }[];
     groupBy?: string[];
     /**
-     * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+     * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
      *
      * This interface was referenced by `CliConfig`'s JSON-Schema
      * via the `definition` "duration".
      */
-    groupWait?: string | number;
+    groupWait?: string | 0;
     /**
-     * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+     * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
      *
      * This interface was referenced by `CliConfig`'s JSON-Schema
      * via the `definition` "duration".
      */
-    groupInterval?: string | number;
+    groupInterval?: string | 0;
     /**
-     * A duration: "500ms", "30s", "5m", "4h", or an integer number of milliseconds.
+     * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
      *
      * This interface was referenced by `CliConfig`'s JSON-Schema
      * via the `definition` "duration".
      */
-    repeatInterval?: string | number;
+    repeatInterval?: string | 0;
     externalUrl?: string;
+    /**
+     * Alertmanager-style inhibition: while a source alert fires, matching targets with equal labels are recorded, not mailed.
+     *
+     * @maxItems 100
+     */
+    inhibitRules?: InhibitRule[];
   };
   gateway?: {
     port?: number;
@@ -521,6 +652,44 @@ export interface CliConfig {
     maxBodyBytes?: number;
     timeoutMs?: number;
   };
+}
+/**
+ * An inhibition rule as Alertmanager's: while an alert matching `source` fires, alerts matching `target` that carry the same values of the `equal` labels are recorded but not notified. An alert never inhibits itself.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "InhibitRule".
+ */
+export interface InhibitRule {
+  /**
+   * Matchers of the inhibiting alert, e.g. ["alertname=InstanceDown"].
+   *
+   * @minItems 1
+   * @maxItems 32
+   *
+   * Items: `name=value`, `name!=value`, `name=~regex` or `name!~regex` (value may be double-quoted).
+   *
+   * This interface was referenced by `InhibitRule`'s JSON-Schema
+   * via the `definition` "matcherText".
+   */
+  source: string[];
+  /**
+   * Matchers of the inhibited alerts, e.g. ["alertname=~HighErrorRate|HighLatency"].
+   *
+   * @minItems 1
+   * @maxItems 32
+   *
+   * Items: `name=value`, `name!=value`, `name=~regex` or `name!~regex` (value may be double-quoted).
+   *
+   * This interface was referenced by `InhibitRule`'s JSON-Schema
+   * via the `definition` "matcherText".
+   */
+  target: string[];
+  /**
+   * Labels whose values must be equal in source and target (a label missing in both counts as equal).
+   *
+   * @maxItems 32
+   */
+  equal?: string[];
 }
 /**
  * Body of POST /api/alerts/<fingerprint>/ack of `switchboard console`: the console sends an alert-ack request over NATS to the notifiers and answers with their reply.
@@ -1262,7 +1431,7 @@ export interface GatewayRegisterBody {
    */
   ttlMs?: number;
   /**
-   * The same as ttlMs in the duration grammar ("30s", "5m", or milliseconds); give one of ttl and ttlMs.
+   * The same as ttlMs in the one duration grammar ("30s", "5m"; a bare number is refused as ambiguous: use ttlMs for milliseconds); give one of ttl and ttlMs.
    */
   ttl?: string | number;
   version?: string;
@@ -1867,6 +2036,104 @@ export interface RoutingPolicy {
    * Who set it (informational).
    */
   updatedBy?: string;
+}
+/**
+ * A notifier's answer to a silence-request: the silence added or expired, or the list.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "SilenceReply".
+ */
+export interface SilenceReply {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  notifier: string;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  at: number;
+  /**
+   * @maxItems 10000
+   */
+  silences: Silence[];
+}
+/**
+ * A silence, stored in the KV bucket <prefix>_silences under its id and replicated to every notifier: while now is in [startsAt, endsAt), alerts whose labels match every matcher are recorded but not notified.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "Silence".
+ */
+export interface Silence {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  id: string;
+  /**
+   * @minItems 1
+   * @maxItems 32
+   */
+  matchers: LabelMatcher[];
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  startsAt: number;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  endsAt: number;
+  createdBy: string;
+  comment: string;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  updatedAt: number;
+  /**
+   * Who expired it early (switchboard silence expire).
+   */
+  expiredBy?: string;
+}
+/**
+ * Request on <prefix>.silences (queue group sb-notifiers): add a silence, expire one, or list them. A notifier validates it, stores it in <prefix>_silences and answers with silence-reply.
+ *
+ * This interface was referenced by `SwitchboardSchemas`'s JSON-Schema
+ * via the `definition` "SilenceRequest".
+ */
+export interface SilenceRequest {
+  /**
+   * Protocol version; every message carries "v": 1.
+   */
+  v: 1;
+  op: "add" | "expire" | "list";
+  /**
+   * add: every matcher must match.
+   *
+   * @minItems 1
+   * @maxItems 32
+   */
+  matchers?: LabelMatcher[];
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  startsAt?: number;
+  /**
+   * Milliseconds since the Unix epoch (at most JavaScript's largest date).
+   */
+  endsAt?: number;
+  /**
+   * add, expire: who.
+   */
+  createdBy?: string;
+  comment?: string;
+  /**
+   * expire: the silence.
+   */
+  id?: string;
+  /**
+   * list: also silences that ended (kept 24 h after their end).
+   */
+  includeExpired?: boolean;
 }
 /**
  * Published by a coordinator on <prefix>.sync: agents re-announce after a random jitter. With service (and id) only those instances answer.

@@ -184,7 +184,7 @@ describe("HTTP gateway", () => {
       ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "ftp://x.example" }), /\/serviceAddress must match pattern/],
       ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "javascript:alert(1)" }), /\/serviceAddress must match pattern/],
       ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://user:pw@x.example" }), /\/serviceAddress must match pattern/],
-      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttl: "soon" }), /ttl: invalid duration/],
+      ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttl: "soon" }), /ttl: "soon" is not a duration/],
       ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", ttl: "1s", ttlMs: 1000 }), /one of ttl and ttlMs/],
       ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", healthCheck: { path: "health", intervalMs: 1000, timeoutMs: 100 } }), /healthCheck\/path must match/],
       ["/register", JSON.stringify({ serviceName: "svc", serviceAddress: "http://x", healthCheck: { path: "/h", intervalMs: 1, timeoutMs: 100 } }), /intervalMs must be >= 100/],

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AlertRulesError, loadAlertRules, parseAlertRules } from "../../src/monitor/AlertRules.js";
-import { parseDuration } from "../../src/monitor/duration.js";
+import { parseDuration } from "../../src/protocol/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sb-rules-"));
 function file(name: string, text: string): string {
@@ -53,7 +53,7 @@ describe("alert rules files", () => {
 
   it("loads the same rules from JSON", () => {
     const rules = loadAlertRules(
-      file("ok.json", JSON.stringify({ rules: [{ name: "Slow", service: "api", metric: "latency_p99", op: ">=", threshold: 250, for: 1500, severity: "warning", endpoint: "get" }] })),
+      file("ok.json", JSON.stringify({ rules: [{ name: "Slow", service: "api", metric: "latency_p99", op: ">=", threshold: 250, for: "1500ms", severity: "warning", endpoint: "get" }] })),
     );
     expect(rules[0]).toMatchObject({ forMs: 1500, endpoint: "get", metric: "latency_p99" });
   });
@@ -113,14 +113,27 @@ describe("alert rules files", () => {
     expect(refusal(() => parseAlertRules("rules: []\nrules: []\n", "k.yaml")).problem).toMatch(/not valid YAML/);
   });
 
-  it("parses durations", () => {
+  it("parses durations with one grammar (Prometheus's): units required, bare numbers and fractions refused", () => {
     expect(parseDuration("500ms")).toBe(500);
-    expect(parseDuration("1.5s")).toBe(1500);
     expect(parseDuration("2m")).toBe(120_000);
     expect(parseDuration("1h")).toBe(3_600_000);
-    expect(parseDuration(250)).toBe(250);
-    expect(() => parseDuration("5 minutes")).toThrow(RangeError);
-    expect(() => parseDuration(-1)).toThrow(RangeError);
+    expect(parseDuration("1h30m")).toBe(5_400_000);
+    expect(parseDuration("2m30s500ms")).toBe(150_500);
+    expect(parseDuration("1w")).toBe(604_800_000);
+    expect(parseDuration("0")).toBe(0);
+    expect(parseDuration(0)).toBe(0);
+    expect(() => parseDuration(250)).toThrow('250 is ambiguous: a duration needs a unit, e.g. "250ms" or "250s"');
+    expect(() => parseDuration("30")).toThrow('"30" is ambiguous: a duration needs a unit, e.g. "30ms" or "30s"');
+    expect(() => parseDuration("1.5s")).toThrow('"1.5s": fractions are not allowed; use a smaller unit (e.g. "1500ms" for 1.5s)');
+    expect(() => parseDuration("30m1h")).toThrow(/units must go from the largest down/);
+    expect(() => parseDuration("5 minutes")).toThrow(/is not a duration/);
+    expect(() => parseDuration(-1)).toThrow(/ambiguous/);
+    expect(() => parseDuration("-1s")).toThrow(/is not a duration/);
+  });
+
+  it("a bare number in a rules file is refused with the reason", () => {
+    const e = refusal(() => parseAlertRules("rules:\n  - { name: A, service: api, metric: error_rate, op: \">\", threshold: 1, for: 30, severity: x }\n", "d.yaml"));
+    expect(e.message).toContain('$.rules[0].for: 30 is ambiguous: a duration needs a unit, e.g. "30ms" or "30s"');
   });
 });
 

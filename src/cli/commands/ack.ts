@@ -1,26 +1,13 @@
 /** `switchboard ack <fingerprint>`: acknowledges an alert so its repeat mails stop (the seed's alert.acknowledge()). */
-import { hostname, userInfo } from "node:os";
 import { Command, Option } from "commander";
-import { errors } from "@nats-io/transport-node";
-import { decodeWith, encodeJson, readErrorReply, type AlertAck, type AlertAckReply } from "../../protocol/index.js";
+import type { AlertAck } from "../../protocol/index.js";
 import { CliError } from "../CliError.js";
 import { closeQuietly } from "../connect.js";
-import { formatDuration, out, printJsonLine, printable } from "../output.js";
+import { operatorName, requestNotifier } from "../notifierRequest.js";
+import { out, printJsonLine, printable } from "../output.js";
 import { durationArg, open, withCommonOptions } from "./common.js";
 
 const FINGERPRINT = /^[0-9a-f]{16}$/;
-
-function defaultBy(): string {
-  let user = process.env.USER ?? process.env.LOGNAME ?? "";
-  if (!user) {
-    try {
-      user = userInfo().username;
-    } catch {
-      user = "operator";
-    }
-  }
-  return `${user}@${hostname()}`.slice(0, 128);
-}
 
 /** Builds the `ack` command. */
 export function ackCommand(): Command {
@@ -34,26 +21,12 @@ export function ackCommand(): Command {
   withCommonOptions(cmd, ["switchboard ack 3f9c0e12ab45d678", "switchboard ack 3f9c0e12ab45d678 --for 2h --comment 'disk replaced, watching'"]);
   cmd.action(async (fingerprint: string, opts: { by?: string; for?: number; comment?: string; timeout: number }) => {
     if (!FINGERPRINT.test(fingerprint)) throw new CliError(`invalid fingerprint ${JSON.stringify(fingerprint)}: expected 16 lower-case hex digits`, 2);
-    const ack: AlertAck = { v: 1, fingerprint, by: (opts.by ?? defaultBy()).slice(0, 128) };
+    const ack: AlertAck = { v: 1, fingerprint, by: (opts.by ?? operatorName()).slice(0, 128) };
     if (opts.for !== undefined) ack.until = Date.now() + opts.for;
     if (opts.comment !== undefined) ack.comment = opts.comment.slice(0, 1024);
     const { settings, subjects, nc } = await open(cmd, "ack");
     try {
-      let msg;
-      try {
-        msg = await nc.request(subjects.alertAck, encodeJson(ack), { timeout: opts.timeout });
-      } catch (err) {
-        if (err instanceof errors.RequestError && err.isNoResponders()) {
-          throw new CliError(`no notifier answers on ${subjects.alertAck}: the acknowledgement was not stored; start one with \`switchboard notifier\``);
-        }
-        if (err instanceof errors.TimeoutError) throw new CliError(`no notifier confirmed the acknowledgement within ${formatDuration(opts.timeout)}`);
-        throw err;
-      }
-      const error = readErrorReply(msg);
-      if (error) throw new CliError(`notifier refused the acknowledgement: ${error.code}: ${error.message}`);
-      const decoded = decodeWith<AlertAckReply>("alert-ack-reply", msg.data);
-      if (!decoded.ok) throw new CliError(`unusable reply from the notifier: ${decoded.error}`);
-      const reply = decoded.value;
+      const reply = await requestNotifier(nc, subjects.alertAck, ack, "alert-ack-reply", opts.timeout, "the acknowledgement was not stored");
       if (settings.json) {
         printJsonLine(reply);
         return;

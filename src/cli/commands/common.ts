@@ -1,10 +1,9 @@
 /** Options every command shares, and how a command turns them into settings and a connection. */
 import { InvalidArgumentError, Option, type Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Subjects, checkTags, checkVersionRange, checkZone } from "../../protocol/index.js";
+import { Subjects, checkTags, checkVersionRange, checkZone, parseDuration } from "../../protocol/index.js";
 import { CliError } from "../CliError.js";
 import { connectForCli } from "../connect.js";
-import { parseDuration } from "../output.js";
 import { resolveSettings } from "../settings.js";
 import type { CommonOptions, ResolvedSettings } from "../types.js";
 
@@ -45,12 +44,14 @@ export async function open(cmd: Command, name: string): Promise<{ settings: Reso
   return { settings, subjects, nc };
 }
 
-/** A commander option parser for durations (`500ms`, `5s`, `2m`, or seconds). */
+/** A commander option parser for durations (`500ms`, `5s`, `2m`, `1h30m`: the one grammar, see protocol/duration.ts). */
 export function durationArg(): (value: string) => number {
   return (value: string) => {
-    const ms = parseDuration(value);
-    if (!Number.isFinite(ms)) throw new InvalidArgumentError(`not a duration (e.g. 500ms, 5s, 2m)`);
-    return ms;
+    try {
+      return parseDuration(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
   };
 }
 

@@ -1,8 +1,8 @@
 /** `switchboard notifier`: mails alert transitions (grouped, deduplicated, acknowledged) over SMTP. */
 import { Command, Option } from "commander";
+import { parseDuration } from "../../protocol/index.js";
 import { createMailNotifier, smtpSettingsFromEnv, type MailNotifier, type RouteConfig, type SmtpSettings } from "../../notify/index.js";
 import { CliError } from "../CliError.js";
-import { parseDuration } from "../output.js";
 import { runService } from "../runService.js";
 import { resolveSmtp } from "../settings.js";
 import { durationArg, open, portOption, withCommonOptions, healthHostOption } from "./common.js";
@@ -25,12 +25,14 @@ interface NotifierFlags {
   healthHost: string;
 }
 
-/** A config-file duration (`"30s"` or milliseconds) in ms. */
+/** A config-file duration (`"30s"`) in ms. */
 function configDuration(value: string | number | undefined, where: string): number | undefined {
   if (value === undefined) return undefined;
-  const ms = typeof value === "number" ? value : parseDuration(value);
-  if (!Number.isFinite(ms)) throw new CliError(`config ${where}: ${JSON.stringify(value)} is not a duration`, 2);
-  return ms;
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new CliError(`config ${where}: ${(err as Error).message}`, 2);
+  }
 }
 
 /** Builds the `notifier` command. */
@@ -117,6 +119,7 @@ export function notifierCommand(): Command {
         ...(id !== undefined ? { id } : {}),
         ...(durable !== undefined ? { durable } : {}),
         ...(externalUrl !== undefined ? { externalUrl } : {}),
+        ...(n.inhibitRules !== undefined ? { inhibitRules: n.inhibitRules } : {}),
       });
     } catch (err) {
       await nc.close();

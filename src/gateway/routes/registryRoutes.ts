@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { registrationId } from "../../coordinator/index.js";
-import { parseDuration } from "../../monitor/index.js";
+import { parseDuration } from "../../protocol/index.js";
 import {
   ErrorCode,
   encodeJson,
