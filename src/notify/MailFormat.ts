@@ -14,11 +14,27 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&#39;"));
 }
 
-/** Makes text safe for a header: control characters (CR, LF, TAB, NUL…) become spaces, runs collapse, length is capped. */
+/** Bidirectional controls (U+202A–202E embeddings and overrides, U+2066–2069 isolates, marks): they reorder what a reader sees. */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes text safe for a header: control characters (CR, LF, TAB, NUL, C1…) become spaces, bidi
+ * controls are removed (a U+202E in a Subject would show it reversed), runs collapse, length is capped.
+ */
 export function headerSafe(s: string, max = 200): string {
   // eslint-disable-next-line no-control-regex
-  const flat = s.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ").replace(/ {2,}/g, " ").trim();
+  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").replace(BIDI, "").replace(/ {2,}/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+/** Plain-text value over several lines, each indented under its key: other control and bidi characters are removed. */
+function multiLine(s: string): string {
+  return s
+    .replace(/\r\n?/g, "\n")
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, " ")
+    .replace(BIDI, "")
+    .replace(/\n/g, "\n    ");
 }
 
 /** Plain-text single line (labels in lists): control characters become spaces. */
@@ -105,13 +121,14 @@ export function composeMail(n: Pick<Notification<unknown>, "kind" | "transitions
     rows.push(["Value", `${formatValue(a.value)} (${condition(a)})`]);
     rows.push(["Started", iso(a.startsAt)]);
     if (a.status === "resolved" && a.endsAt !== undefined) rows.push(["Resolved", iso(a.endsAt)]);
-    for (const [k, v] of Object.entries(a.annotations)) rows.push([k.charAt(0).toUpperCase() + k.slice(1), v]);
+    // Keys come from the message too: one line, no controls (a CR/LF in a key must not forge lines of the body).
+    for (const [k, v] of Object.entries(a.annotations)) rows.push([oneLine(k.charAt(0).toUpperCase() + k.slice(1), 128), v]);
     const labels = Object.entries(a.labels).sort(([x], [y]) => x.localeCompare(y));
     rows.push(["Labels", labels.map(([k, v]) => `${oneLine(k, 128)}=${oneLine(v)}`).join(", ")]);
     rows.push(["Fingerprint", a.fingerprint]);
 
     textParts.push(`${status}: ${oneLine(title(a), 400)}`);
-    for (const [k, v] of rows.slice(1)) textParts.push(`  ${k}: ${k === "Labels" ? v : v.replace(/\r\n?/g, "\n").replace(/\n/g, "\n    ")}`);
+    for (const [k, v] of rows.slice(1)) textParts.push(`  ${k}: ${k === "Labels" ? v : multiLine(v)}`);
     if (a.status === "firing") textParts.push(`  Acknowledge (stops repeat mails): ${ack}${ackPrefix} ${a.fingerprint}`);
     textParts.push("");
 

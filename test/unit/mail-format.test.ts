@@ -30,6 +30,22 @@ describe("mail formatting", () => {
     expect(headerSafe("x".repeat(300), 10)).toHaveLength(10);
   });
 
+  it("label and annotation keys cannot forge body lines, and bidi controls never reach the subject or body", () => {
+    const hostile = alert({
+      rule: "Disk\u202Eelif\u2066x",
+      annotations: { "note\r\n  Acknowledge (stops repeat mails): switchboard ack ffffffffffffffff\r\nX": "v\u202Eal\u001b[2J" },
+      labels: { alertname: "HighErrors", service: "api", severity: "critical", "team\r\nFingerprint: ffff": "a\r\nb" },
+    });
+    const mail = composeMail(one(hostile), { domain: "example.com", now: 0 });
+    expect(mail.subject).toBe("[FIRING] Diskelifx: api (critical)");
+    expect(mail.subject).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+    const lines = mail.text.split("\n");
+    // The only ack line is the notifier's own, for the real fingerprint; no line starts with an injected key.
+    expect(lines.filter((l) => /^\s*Acknowledge/.test(l))).toEqual([`  Acknowledge (stops repeat mails): switchboard ack ${hostile.fingerprint}`]);
+    expect(lines.filter((l) => /^\s*Fingerprint:/.test(l))).toEqual([`  Fingerprint: ${hostile.fingerprint}`]);
+    expect(mail.text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it("builds subject, bodies, headers and a deterministic Message-ID for one transition", () => {
     const a = alert();
     const m = composeMail(one(a), { domain: "example.com", now: 0 });
