@@ -14,6 +14,7 @@ export const SUITES = {
   failover: () => import("./failover.js"),
   fleet: () => import("./fleet.js"),
   console: () => import("./console.js"),
+  signing: () => import("./signing.js"),
 } as const;
 export type SuiteName = keyof typeof SUITES;
 
