@@ -210,7 +210,7 @@ describe("registry cache", () => {
     expect(pub.info?.max_payload).toBe(65536);
     const whole = await queryRegistry(pub, s);
     expect(whole.instances).toHaveLength(n);
-    const c = createRegistryCache({ servers: small.url, prefix });
+    const c = createRegistryCache({ servers: small.url, prefix, queryTimeoutMs: 10_000 }) // 1 500 instances in parts, on a loaded machine;
     cleanup.push(() => c.stop());
     await c.start();
     expect(c.size).toBe(n);
