@@ -74,8 +74,9 @@ export type MailNotifierOptions = NatsSource & {
    */
   replicas?: number;
   /**
-   * JetStream ack wait (default 30 s): a message held by a notifier that died is redelivered after
-   * this. Held messages (grouping, SMTP retries) are kept alive with progress acks.
+   * JetStream ack wait (default 30 s): a message held by a notifier that died is redelivered to another
+   * notifier after this. Held messages (grouping, SMTP retries) are kept alive with in-progress acks
+   * every ackWait/3, so a live notifier keeps them however long it retries.
    */
   ackWaitMs?: number;
   /** SMTP retry backoff: first delay and cap (default 1 s and 30 s). */

@@ -640,6 +640,10 @@ export interface CliConfig {
     repeatInterval?: string | 0;
     externalUrl?: string;
     /**
+     * A duration, Prometheus style: an integer with a unit (ms, s, m, h, d, w), several from the largest unit down ("1h30m"), or 0. A bare number is refused as ambiguous.
+     */
+    ackWait?: string | 0;
+    /**
      * Alertmanager-style inhibition: while a source alert fires, matching targets with equal labels are recorded, not mailed.
      *
      * @maxItems 100

@@ -21,6 +21,7 @@ interface NotifierFlags {
   durable?: string;
   id?: string;
   externalUrl?: string;
+  ackWait?: number;
   healthPort?: number;
   healthHost: string;
 }
@@ -52,6 +53,7 @@ export function notifierCommand(): Command {
     .option("--durable <name>", "durable consumer name; notifiers sharing it share the work (default notifier)")
     .option("--id <id>", "notifier id shown in ack replies (default notifier-<random>)")
     .option("--external-url <url>", "link shown in mails (e.g. a dashboard)")
+    .addOption(new Option("--ack-wait <duration>", "take over the alerts of a dead notifier after this long (default 30s; live notifiers send in-progress acks every third of it)").argParser(durationArg()))
     .addOption(portOption("--health-port <port>", "serve GET /healthz on this port (for container health checks)"))
     .addOption(healthHostOption());
   withCommonOptions(cmd, [
@@ -106,6 +108,8 @@ export function notifierCommand(): Command {
       const id = flags.id ?? n.id;
       const durable = flags.durable ?? n.durable;
       const externalUrl = flags.externalUrl ?? n.externalUrl;
+      const ackWaitMs = flags.ackWait ?? configDuration(n.ackWait, "notifier.ackWait");
+      if (ackWaitMs !== undefined && ackWaitMs < 500) throw new CliError("--ack-wait must be at least 500ms", 2);
       notifier = createMailNotifier({
         nats: nc,
         prefix: subjects.prefix,
@@ -120,6 +124,7 @@ export function notifierCommand(): Command {
         ...(durable !== undefined ? { durable } : {}),
         ...(externalUrl !== undefined ? { externalUrl } : {}),
         ...(n.inhibitRules !== undefined ? { inhibitRules: n.inhibitRules } : {}),
+        ...(ackWaitMs !== undefined ? { ackWaitMs } : {}),
       });
     } catch (err) {
       await nc.close();
