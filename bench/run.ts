@@ -15,6 +15,7 @@ export const SUITES = {
   fleet: () => import("./fleet.js"),
   console: () => import("./console.js"),
   signing: () => import("./signing.js"),
+  gateway: () => import("./gateway.js"),
 } as const;
 export type SuiteName = keyof typeof SUITES;
 
