@@ -11,7 +11,7 @@ function bool(v: string | undefined): boolean | undefined {
 
 /**
  * Reads SMTP_HOST (default localhost), SMTP_PORT (default 465 when SMTP_SECURE, else 587),
- * SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_FROM (default `switchboard@<hostname>`) and
+ * SMTP_SECURE, SMTP_USER, SMTP_PASSWORD (SMTP_PASS is read too, as the CLI does), SMTP_FROM (default `switchboard@<hostname>`) and
  * SMTP_TLS_REJECT_UNAUTHORIZED (default true).
  */
 export function smtpSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): SmtpSettings {
@@ -25,7 +25,8 @@ export function smtpSettingsFromEnv(env: Readonly<Record<string, string | undefi
     from: env.SMTP_FROM || `switchboard@${hostname().replace(/[^A-Za-z0-9.-]/g, "") || "localhost"}`,
   };
   if (env.SMTP_USER) s.user = env.SMTP_USER;
-  if (env.SMTP_PASS) s.pass = env.SMTP_PASS;
+  const pass = env.SMTP_PASSWORD ?? env.SMTP_PASS;
+  if (pass) s.pass = pass;
   const reject = bool(env.SMTP_TLS_REJECT_UNAUTHORIZED);
   if (reject !== undefined) s.rejectUnauthorized = reject;
   return s;

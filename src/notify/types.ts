@@ -30,7 +30,7 @@ export interface GroupTimings {
   repeatIntervalMs: number;
 }
 
-/** SMTP settings (from options or SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASS, SMTP_FROM). */
+/** SMTP settings (from options or SMTP_HOST, SMTP_PORT, SMTP_SECURE, SMTP_USER, SMTP_PASSWORD or SMTP_PASS, SMTP_FROM). */
 export interface SmtpSettings {
   host: string;
   port: number;

@@ -88,6 +88,8 @@ describe("mail formatting", () => {
       pass: "p",
       from: "a@example.org",
     });
+    // SMTP_PASSWORD, as the CLI reads it, wins over SMTP_PASS: both readers agree.
+    expect(smtpSettingsFromEnv({ SMTP_USER: "u", SMTP_PASSWORD: "new", SMTP_PASS: "old" }).pass).toBe("new");
     expect(smtpSettingsFromEnv({}).port).toBe(587);
     expect(() => smtpSettingsFromEnv({ SMTP_PORT: "nope" })).toThrow(/SMTP_PORT/);
     expect(senderDomain("alerts@example.org")).toBe("example.org");
