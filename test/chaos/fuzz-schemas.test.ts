@@ -66,6 +66,40 @@ seeds.set("routing-policy", {
   updatedAt: 1_700_000_000_000,
   updatedBy: "ops",
 });
+// The operator console's HTTP API (docs/CONSOLE.md).
+const consoleStats = { requests: 10, errors: 1, requestRate: 2.5, errorRate: 0.1, latencyP50: 1.2, latencyP95: 3, latencyP99: null };
+const consoleSummary = { service: "billing", counts: { up: 2, suspect: 0, down: 1 }, versions: ["1.2.0"], requestRate: 2.5, errorRate: 0.1, p50: 1.2, p99: null, spark: [1, null, 2.5], firing: 1, trouble: 1_001_000 };
+const consoleEvent = { seq: 1, at: 1_700_000_000_000, revision: 7, service: "billing", id: "i-1", type: "down", previous: "suspect", version: "1.2.0", source: "event" };
+const consoleAlert = {
+  fingerprint: "0123456789abcdef",
+  status: "firing",
+  rule: "InstanceDown",
+  service: "billing",
+  severity: "critical",
+  instance: "i-1",
+  labels: { alertname: "InstanceDown", service: "billing", severity: "critical", instance: "i-1" },
+  annotations: { summary: "i-1 is down" },
+  startsAt: 1_700_000_000_000,
+  value: 1,
+  group: 'alertname="InstanceDown", service="billing", severity="critical"',
+  ack: { by: "ops", at: 1_700_000_001_000, until: 1_700_003_600_000, comment: "on it" },
+  mails: [{ route: "default", status: "firing", at: 1_700_000_000_500, messageId: "<m@x>" }],
+};
+const consoleDetail = {
+  service: "billing",
+  summary: consoleSummary,
+  instances: [{ view: aView, subject: "sb.inst.billing.i-1.*", stats: consoleStats }],
+  endpoints: [{ endpoint: "invoice", stats: consoleStats, spark: [3, null] }],
+  events: [consoleEvent],
+};
+const consoleStatus = { registry: { synced: true, revision: 7, instances: 3, services: 1 }, collector: { ok: true, collector: "collector-1", at: 1_700_000_000_000 } };
+seeds.set("console-snapshot", { v: 1, at: 1_700_000_000_000, prefix: "sb", metricsStepMs: 2000, ...consoleStatus, services: [consoleSummary], alerts: [consoleAlert], events: [consoleEvent], detail: consoleDetail });
+seeds.set("console-update", { v: 1, at: 1_700_000_000_000, ...consoleStatus, services: [consoleSummary], removedServices: ["old"], alerts: [consoleAlert], events: [consoleEvent], detail: consoleDetail });
+seeds.set("console-service", { v: 1, at: 1_700_000_000_000, detail: consoleDetail });
+seeds.set("console-ack", { durationMs: 3_600_000, by: "ops", comment: "on it" });
+seeds.set("console-login", { token: "s3cret" });
+seeds.set("console-session", { authRequired: true, authenticated: false });
+seeds.set("console-error", { error: { code: "NOT_FOUND", message: "no service billing" } });
 const schemaFiles = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".json") && f !== "common.json");
 const kinds = schemaFiles.map((f) => f.slice(0, -5)).sort();
 const schemaOf = (kind: string) =>
