@@ -56,9 +56,9 @@ const EMPTY = new Uint8Array(0);
 /** Room for the reply subject, headers and protocol line when checking the payload against max_payload. */
 const ENVELOPE_BYTES = 256;
 
-/** Runs calls. One per client. */
-export class CallExecutor {
-  readonly counters: CallCounters = {
+/** Counters of a client that made no call yet. */
+export function zeroCallCounters(): CallCounters {
+  return {
     calls: 0,
     succeeded: 0,
     failed: 0,
@@ -72,6 +72,11 @@ export class CallExecutor {
     rejected: 0,
     waitedForBreaker: 0,
   };
+}
+
+/** Runs calls. One per client. */
+export class CallExecutor {
+  readonly counters: CallCounters = zeroCallCounters();
   readonly router: InstanceRouter;
   readonly transport: Transport;
   readonly clock: Clock;

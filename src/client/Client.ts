@@ -8,7 +8,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DEFAULT_PREFIX, Subjects, checkZone, createLogger, openNats, type Logger, type RoutingPolicy } from "../protocol/index.js";
-import { CallExecutor } from "./CallExecutor.js";
+import { CallExecutor, zeroCallCounters } from "./CallExecutor.js";
 import { EventEmitter, type Disposable, type Event } from "../protocol/Event.js";
 import { createRegistryCache } from "./registry/index.js";
 import { RequestMux } from "./RequestMux.js";
@@ -230,8 +230,7 @@ export class Client {
   /** Counters since the client was started (all zero before). */
   stats(): ClientStats {
     const parts = this.parts;
-    if (!parts) return { ...ZERO_STATS, breakers: { ...ZERO_STATS.breakers }, policies: { inForce: 0, refused: 0, served: [] } };
-    const c = parts.executor.counters;
+    const c = parts?.executor.counters ?? zeroCallCounters();
     return {
       calls: c.calls,
       succeeded: c.succeeded,
@@ -241,17 +240,17 @@ export class Client {
       budgetExhausted: c.budgetExhausted,
       noResponders: c.noResponders,
       timeouts: c.timeouts,
-      lateReplies: parts.mux.lateReplies,
+      lateReplies: parts?.mux.lateReplies ?? 0,
       badReplies: c.badReplies,
       fallbackCalls: c.fallbackCalls,
       rejected: c.rejected,
       waitedForBreaker: c.waitedForBreaker,
-      breakers: parts.router.breakerTotals(),
-      pending: parts.mux.size,
+      breakers: parts?.router.breakerTotals() ?? { opened: 0, halfOpened: 0, closed: 0, open: 0 },
+      pending: parts?.mux.size ?? 0,
       policies: {
-        inForce: parts.policies?.stats().policies ?? 0,
-        refused: parts.policies?.stats().invalid ?? 0,
-        served: parts.executor.policyStats(),
+        inForce: parts?.policies?.stats().policies ?? 0,
+        refused: parts?.policies?.stats().invalid ?? 0,
+        served: parts?.executor.policyStats() ?? [],
       },
     };
   }
@@ -323,25 +322,6 @@ class LateListeners<T> {
     for (const entry of this.waiting) entry.handle ??= source(entry.listener);
   }
 }
-
-const ZERO_STATS: ClientStats = {
-  calls: 0,
-  succeeded: 0,
-  failed: 0,
-  attempts: 0,
-  retries: 0,
-  budgetExhausted: 0,
-  noResponders: 0,
-  timeouts: 0,
-  lateReplies: 0,
-  badReplies: 0,
-  fallbackCalls: 0,
-  rejected: 0,
-  waitedForBreaker: 0,
-  breakers: { opened: 0, halfOpened: 0, closed: 0, open: 0 },
-  pending: 0,
-  policies: { inForce: 0, refused: 0, served: [] },
-};
 
 /** Calls a user callback outside our stack: an exception in it is the caller's, not the call path's. */
 function deliver<T>(cb: CallCallback<T>, err: Error | null, value: T | undefined): void {

@@ -87,5 +87,6 @@ export function startAgentProcess(env: {
   SB_TAGS?: string;
   SB_METADATA?: string;
 }): Promise<FixtureProcess> {
-  return startProcess("agent process", process.execPath, ["--import", "tsx", AGENT_PROCESS], env as Record<string, string>);
+  // 25 s: tsx compiles the process at start, which takes several seconds on a loaded 2-core machine.
+  return startProcess("agent process", process.execPath, ["--import", "tsx", AGENT_PROCESS], env as Record<string, string>, 25_000);
 }
