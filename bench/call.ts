@@ -49,10 +49,11 @@ export interface CallBenchReport {
   markdown: string;
 }
 
-const ALL_VARIANTS: Variant[] = ["mux", "mux-agent", "client.call", "nc.request-noAsyncTraces", "nc.request", "moleculer"];
+const ALL_VARIANTS: Variant[] = ["mux", "mux-agent", "client.call", "client.call+otel", "nc.request-noAsyncTraces", "nc.request", "moleculer"];
 
 const LABEL: Record<Variant, string> = {
   "client.call": "**client.call** (agent callee)",
+  "client.call+otel": "client.call, OpenTelemetry SDK in the caller",
   "mux-agent": "multiplexed ceiling → agent callee",
   mux: "multiplexed ceiling → bare echo",
   "nc.request-noAsyncTraces": "nc.request(), noAsyncTraces",

@@ -9,7 +9,7 @@ import { connect, createInbox, type Msg, type NatsConnection } from "@nats-io/tr
 import * as hdr from "hdr-histogram-js";
 import { createClient, type RegistryCache } from "../../src/client/index.js";
 
-export type Variant = "client.call" | "nc.request" | "nc.request-noAsyncTraces" | "mux" | "mux-agent" | "moleculer";
+export type Variant = "client.call" | "client.call+otel" | "nc.request" | "nc.request-noAsyncTraces" | "mux" | "mux-agent" | "moleculer";
 
 /** One scenario's figures. */
 export interface CallResult {
@@ -105,8 +105,21 @@ class MinimalMux {
 
 type CallFn = (payload: { data: string }, bytes: Uint8Array) => Promise<unknown>;
 
+/** Installs a tracer provider whose batched exporter discards the spans. */
+async function installTracing(): Promise<void> {
+  const { trace } = await import("@opentelemetry/api");
+  const { BasicTracerProvider, BatchSpanProcessor } = await import("@opentelemetry/sdk-trace-base");
+  const discard = { export: (_spans: unknown[], done: (r: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(discard)] }));
+}
+
 async function setup(): Promise<{ call: CallFn; close: () => Promise<void> }> {
   switch (variant) {
+    case "client.call+otel":
+      // The same, with an OpenTelemetry SDK installed in the caller: a recording span per call and
+      // per attempt, batched to an exporter that drops them (the cost of tracing, not of shipping).
+      await installTracing();
+    // falls through
     case "client.call": {
       // Every feature on: registry-cache routing with p2c-ewma, breakers, retry bookkeeping and
       // budget, deadline header, JSON encode/decode of payload and reply.

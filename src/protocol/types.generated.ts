@@ -19,17 +19,23 @@ export type Series = (number | null)[];
  */
 export type Series1 = (number | null)[];
 /**
- * Only instances carrying every one of these tags.
+ * Only instances carrying every one of these tags (comma-separated in the query string).
  *
  * @maxItems 64
  */
 export type TagList = string[];
 /**
- * Tags an instance must all carry.
+ * Only instances carrying every one of these tags.
  *
  * @maxItems 64
  */
 export type TagList1 = string[];
+/**
+ * Tags an instance must all carry.
+ *
+ * @maxItems 64
+ */
+export type TagList2 = string[];
 
 /**
  * A notifier's reply to an alert-ack request, after the acknowledgement is stored.
@@ -1181,6 +1187,15 @@ export interface GatewayCallOptionFields {
    * Overall budget of the call including retries, ms (default: the gateway's timeout).
    */
   deadlineMs?: number;
+  /**
+   * Only instances whose version satisfies this semver range.
+   */
+  version?: string;
+  tags?: TagList;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  zone?: string;
 }
 /**
  * Query string of POST /call/<service>/<endpoint>: the call options as text.
@@ -1195,6 +1210,12 @@ export interface GatewayCallQuery {
   key?: string;
   timeoutMs?: string;
   deadlineMs?: string;
+  version?: string;
+  tags?: string;
+  /**
+   * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
+   */
+  zone?: string;
 }
 /**
  * Body of POST /call (the seed's {services, request}): the service (or candidate services, one of which is chosen), the endpoint, and the request payload forwarded as the call's body. Answered with the service's reply as JSON, or an error mapped to an HTTP status.
@@ -1929,7 +1950,7 @@ export interface RegistryQuery {
    * Only instances whose version satisfies this semver range.
    */
   version?: string;
-  tags?: TagList;
+  tags?: TagList1;
   /**
    * A single NATS subject token: letters, digits, '_' and '-' only (no '.', '*', '>' or whitespace), 1-64 characters.
    */
@@ -2010,7 +2031,7 @@ export interface RoutingPolicy {
      * A semver range (npm's grammar: ^2.1.0, 1.x, >=1.2 <2, 2.0.0-canary).
      */
     version?: string;
-    tags?: TagList1;
+    tags?: TagList2;
     /**
      * Relative share of the calls (95 and 5, or 0.95 and 0.05).
      */

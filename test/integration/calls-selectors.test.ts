@@ -17,6 +17,7 @@ import {
   type RegistryCache,
 } from "../../src/client/index.js";
 import { createCoordinator } from "../../src/coordinator/index.js";
+import { createGateway } from "../../src/gateway/index.js";
 import { Subjects, connectNats } from "../../src/protocol/index.js";
 import { runCli } from "../helpers/cli.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
@@ -82,6 +83,12 @@ async function served(c: Client, opts: Parameters<Client["call"]>[3], n = 60): P
   return [...seen].sort();
 }
 
+/** A string reply as the gateway sends it (JSON-encoded or bare). */
+async function text(r: Response): Promise<string> {
+  const t = await r.text();
+  return t.startsWith('"') ? (JSON.parse(t) as string) : t;
+}
+
 describe("selectors on calls", () => {
   it("version ranges, tags and both together select exactly the matching instances", async () => {
     const prefix = uniquePrefix();
@@ -96,6 +103,23 @@ describe("selectors on calls", () => {
     expect(await served(c, { tags: ["gpu", "ssd"] })).toEqual(["c-2-2-0-z2-gpu-ssd"]);
     expect(await served(c, { version: "^1 || ^2", tags: ["gpu"] })).toEqual(["a-1-2-0-z1-gpu", "c-2-2-0-z2-gpu-ssd"]);
     expect(await served(c, {}, 100)).toEqual(FLEET.map((s) => s.id).sort());
+
+    // The gateway takes the same selectors (query string of POST /call/<service>/<endpoint>, options of POST /call).
+    const gateway = createGateway({ servers: server.url, prefix, port: 0, timeoutMs: 3000 });
+    await gateway.start();
+    cleanup.push(() => gateway.stop());
+    const viaHttp = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await fetch(`${gateway.url}/call/svc/who?version=${encodeURIComponent("^2.1.0")}&tags=gpu`, { method: "POST", body: "null", headers: { "content-type": "application/json" } });
+      expect(r.status).toBe(200);
+      viaHttp.add(await text(r));
+    }
+    expect([...viaHttp]).toEqual(["c-2-2-0-z2-gpu-ssd"]);
+    const body = { service: "svc", endpoint: "who", request: null, options: { version: "1.x" } };
+    const r1 = await fetch(`${gateway.url}/call`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    expect(await text(r1)).toBe("a-1-2-0-z1-gpu");
+    const bad = await fetch(`${gateway.url}/call/svc/who?version=${encodeURIComponent("not a range!")}`, { method: "POST", body: "null", headers: { "content-type": "application/json" } });
+    expect(bad.status).toBe(400);
   });
 
   it("no matching instance: UnavailableError at once, nothing sent; an invalid range: BadRequestError", async () => {

@@ -28,7 +28,29 @@ export function callRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     if (o?.key !== undefined) opts.key = o.key;
     if (o?.idempotent !== undefined) opts.idempotent = o.idempotent;
     if (o?.strategy !== undefined) opts.strategy = o.strategy;
+    if (o?.version !== undefined) opts.version = o.version;
+    if (o?.tags !== undefined) opts.tags = o.tags;
+    if (o?.zone !== undefined) opts.zone = o.zone;
     return opts;
+  };
+
+  /**
+   * Request headers passed on to the call: W3C trace context and `Sb-*` headers (traffic-policy
+   * overrides such as `Sb-Canary: 1`), except `Sb-Deadline`, which the call sets itself. At most 16,
+   * values of at most 1 KiB without control characters.
+   */
+  const forwarded = (h: Record<string, string | string[] | undefined>): Record<string, string> | undefined => {
+    let out: Record<string, string> | undefined;
+    let n = 0;
+    for (const [name, raw] of Object.entries(h)) {
+      const lower = name.toLowerCase();
+      if (!(lower === "traceparent" || lower === "tracestate" || (lower.startsWith("sb-") && lower !== "sb-deadline"))) continue;
+      const value = Array.isArray(raw) ? raw[0] : raw;
+      if (value === undefined || value.length > 1024 || /[\u0000-\u001f\u007f]/.test(value) || !/^[A-Za-z0-9-]{1,64}$/.test(name)) continue;
+      if (++n > 16) break;
+      (out ??= Object.create(null) as Record<string, string>)[lower] = value;
+    }
+    return out;
   };
 
   const call = async (service: string, endpoint: string, payload: unknown, opts: GatewayCallOptions) => {
@@ -56,7 +78,10 @@ export function callRoutes(app: FastifyInstance, ctx: GatewayContext): void {
         const pool = live.length > 0 ? live : candidates;
         service = pool[ctx.turn() % pool.length]!;
       }
-      return call(service, b.endpoint, b.request, optionsOf(b.options));
+      const opts = optionsOf(b.options);
+      const headers = forwarded(req.headers);
+      if (headers) opts.headers = headers;
+      return call(service, b.endpoint, b.request, opts);
     },
   );
 
@@ -81,7 +106,13 @@ export function callRoutes(app: FastifyInstance, ctx: GatewayContext): void {
       for (const k of ["timeoutMs", "deadlineMs"] as const) {
         if (o[k] !== undefined && o[k] > 600_000) throw new HttpError(400, ErrorCode.BAD_REQUEST, `${k} must be at most 600000`);
       }
-      return call(req.params.service, req.params.endpoint, req.body, optionsOf(o));
+      if (q.version !== undefined) o.version = q.version;
+      if (q.tags !== undefined) o.tags = q.tags.split(",").map((t) => t.trim()).filter(Boolean);
+      if (q.zone !== undefined) o.zone = q.zone;
+      const opts = optionsOf(o);
+      const headers = forwarded(req.headers);
+      if (headers) opts.headers = headers;
+      return call(req.params.service, req.params.endpoint, req.body, opts);
     },
   );
 }
