@@ -180,7 +180,7 @@ describe("docker-compose.yml: NATS users and least-privilege permissions", () =>
 
   it("every component connects as its own user of that file, with its password and private inbox prefix", () => {
     const users = new Map([...authFile.matchAll(/\{ user: "([^"]+)", password: "([^"]+)"/g)].map((m) => [m[1]!, m[2]!]));
-    const roleOf: Record<string, string> = { "coordinator-1": "coordinator", "coordinator-2": "coordinator", collector: "collector", notifier: "notifier", gateway: "gateway", echo: "echo", cli: "admin" };
+    const roleOf: Record<string, string> = { "coordinator-1": "coordinator", "coordinator-2": "coordinator", collector: "collector", notifier: "notifier", gateway: "gateway", echo: "echo", cli: "admin", console: "admin" };
     for (const [name, s] of switchboardServices) {
       const env = s.environment ?? {};
       expect(env.NATS_USER, name).toBe(roleOf[name]);
