@@ -32,7 +32,10 @@ export {
   InvalidNameError,
   type InstanceEventKind,
 } from "./protocol/subjects.js";
-export { ErrorCode, ServiceError, ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, DEADLINE_HEADER } from "./protocol/errors.js";
+export { ErrorCode, ServiceError, ERROR_CODE_HEADER, ERROR_MESSAGE_HEADER, DEADLINE_HEADER, CODEC_HEADER } from "./protocol/errors.js";
+export { CodecError, EncodedBody, encoded, type Codec } from "./protocol/codecs/Codec.js";
+export { jsonCodec, msgpackCodec, rawCodec, type BuiltinCodecName } from "./protocol/codecs/builtinCodecs.js";
+export type { CodecSpec } from "./protocol/codecs/CodecSet.js";
 export type { Logger } from "./protocol/logger.js";
 /** Every reply a component sends goes through one (see {@link Agent.replies}): reply-subject policy and counters. */
 export type { ReplyGuard, ReplyOutcome, ReplyStats } from "./protocol/ReplyGuard.js";

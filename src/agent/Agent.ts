@@ -113,6 +113,14 @@ export class Agent {
     if (this.opts.tags) r.tags = this.opts.tags;
     if (this.opts.weight !== undefined) r.weight = this.opts.weight;
     if (this.opts.zone !== undefined) r.zone = this.opts.zone;
+    let codecs: Record<string, string> | undefined;
+    for (const ep of this.server.endpoints.values()) {
+      if (ep.codec.name === "json") continue;
+      // Keys are our own validated endpoint names; a null-prototype object keeps `__proto__` an ordinary key.
+      codecs ??= Object.create(null) as Record<string, string>;
+      codecs[ep.name] = ep.codec.name;
+    }
+    if (codecs !== undefined) r.codecs = codecs;
     return r;
   }
 
@@ -127,8 +135,9 @@ export class Agent {
   }
 
   /**
-   * Serves `name` with `handler`. The handler gets the decoded JSON payload and a {@link RequestContext};
-   * its return value (or resolved value) is the JSON reply. Throw a `ServiceError` to choose the error code.
+   * Serves `name` with `handler`. The handler gets the decoded payload and a {@link RequestContext};
+   * its return value (or resolved value) is the reply. Bodies are JSON unless `opts.codec` says
+   * otherwise (`"raw"`, `"msgpack"`, a user codec). Throw a `ServiceError` to choose the error code.
    */
   endpoint(name: string, handler: Handler, opts: EndpointOptions = {}): this {
     assertToken("endpoint", name);

@@ -1,21 +1,16 @@
 /**
- * Serves the requests of one instance's endpoints: deadline check, load shedding, JSON decoding,
- * handler invocation and the reply (value or error in the NATS micro convention). Nothing a handler
- * or a caller does can throw out of here: every answer goes through the {@link ReplyGuard} (a request
- * whose reply subject the policy refuses is dropped before the handler runs; a reply above the
- * server's `max_payload` becomes `PAYLOAD_TOO_LARGE`), and a handler's throw or rejection becomes an
- * error reply.
+ * Serves the requests of one instance's endpoints: deadline check, load shedding, codec check and
+ * body decoding (eager, or lazy on the handler's request), handler invocation and the reply (value
+ * or error in the NATS micro convention). Nothing a handler, a codec or a caller does can throw out
+ * of here: every answer goes through the {@link ReplyGuard} (a request whose reply subject the policy
+ * refuses is dropped before the handler runs; a reply above the server's `max_payload` becomes
+ * `PAYLOAD_TOO_LARGE`), and a handler's or codec's throw or rejection becomes an error reply.
  */
 import type { Msg } from "@nats-io/transport-node";
-import {
-  ServiceError,
-  decodeJson,
-  encodeJson,
-  type Logger,
-  type ReplyGuard,
-} from "../protocol/index.js";
+import { InvalidInputLog, ServiceError, type Logger, type ReplyGuard } from "../protocol/index.js";
+import { CodecSet, EncodedBody, encodeWith, jsonCodec, thrownMessage, type Codec } from "../protocol/codecs/index.js";
 import { endRequestTrace, startRequestTrace, withContext, type RequestTrace } from "../tracing/callTracing.js";
-import { readDeadlineHeader, readTraceHeaders } from "./deadlineHeader.js";
+import { readRequestHeaders, requestHeaders, type RequestHeaders } from "./requestHeaders.js";
 import type { EndpointOptions, Handler, RequestContext, RequestObservation } from "./types.js";
 
 /** Counters kept per endpoint, as the NATS micro `$SRV.STATS` response reports them. */
@@ -37,11 +32,22 @@ export interface Endpoint {
   readonly handler: Handler;
   readonly maxInFlight: number;
   readonly metadata: Record<string, string>;
+  /** Codec of request and reply bodies. */
+  readonly codec: Codec;
+  /** The handler decodes the body itself (`ctx.payload()`), if at all. */
+  readonly lazy: boolean;
   inFlight: number;
   readonly stats: EndpointStats;
 }
 
 const EMPTY = new Uint8Array(0);
+/** Marks "not decoded yet" in a lazy context. */
+const UNDECODED: unique symbol = Symbol("undecoded");
+
+/** Printable, bounded text of a header value from the wire, for an error message. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+}
 
 class Context implements RequestContext {
   private controller: AbortSignal | undefined;
@@ -53,10 +59,20 @@ class Context implements RequestContext {
     private readonly msg: Msg,
     readonly deadline: number | undefined,
     readonly traceparent: string | undefined,
+    private readonly codec: Codec,
+    private decoded: unknown,
   ) {}
   /** Decoded on first use only: decoding headers costs more than serving a small request. */
   get headers(): Msg["headers"] {
     return this.msg.headers;
+  }
+  /** The request body as received: a view of the message, never a copy. */
+  get data(): Uint8Array {
+    return this.msg.data;
+  }
+  payload<T = unknown>(): T {
+    if (this.decoded === UNDECODED) this.decoded = decodeBody(this.codec, this.msg.data);
+    return this.decoded as T;
   }
   remainingMs(): number {
     return this.deadline === undefined ? Infinity : this.deadline - Date.now();
@@ -80,21 +96,30 @@ export class EndpointServer {
   private readonly observers: Array<(o: RequestObservation) => void> = [];
   private idleWaiters: Array<() => void> = [];
 
+  private readonly codecs = new CodecSet();
+  /** Reused for every request (handling is synchronous up to the handler call). */
+  private readonly hdrs: RequestHeaders = requestHeaders();
+  private readonly invalid: InvalidInputLog;
+
   constructor(
     private readonly service: string,
     private readonly instanceId: string,
     private readonly defaultMaxInFlight: number,
     private readonly log: Logger,
     private readonly replies: ReplyGuard,
-  ) {}
+  ) {
+    this.invalid = new InvalidInputLog(log);
+  }
 
-  /** Adds an endpoint; its name must already be validated as a subject token. */
+  /** Adds an endpoint; its name must already be validated as a subject token. Throws CodecError for an unusable codec. */
   add(name: string, handler: Handler, opts: EndpointOptions = {}): Endpoint {
     const ep: Endpoint = {
       name,
       handler,
       maxInFlight: opts.maxInFlight ?? this.defaultMaxInFlight,
       metadata: opts.metadata ?? {},
+      codec: opts.codec === undefined ? jsonCodec : this.codecs.resolve(opts.codec),
+      lazy: opts.lazy === true,
       inFlight: 0,
       stats: { numRequests: 0, numErrors: 0, processingNs: 0, lastError: "", expired: 0, shed: 0 },
     };
@@ -124,7 +149,7 @@ export class EndpointServer {
     try {
       this.dispatch(msg, name);
     } catch (err) {
-      // Unreachable by design (handlers and replies are guarded); kept so nothing reaches the NATS reader.
+      // Unreachable by design (handlers, codecs and replies are guarded); kept so nothing reaches the NATS reader.
       this.log.error({ err, endpoint: name }, "request dispatch failed");
     }
   }
@@ -138,7 +163,9 @@ export class EndpointServer {
       return;
     }
     let deadline: number | undefined;
-    const d = readDeadlineHeader(msg);
+    const h = readRequestHeaders(msg, this.hdrs);
+    const d = h.deadline;
+    const sentCodec = h.codec;
     if (d) {
       deadline = Number(d);
       // The caller has already given up: any work now is wasted, and a reply would be dropped.
@@ -158,26 +185,36 @@ export class EndpointServer {
       this.replies.respondError(msg, "OVERLOADED", `endpoint ${name} of instance ${this.instanceId} is at its limit of ${ep.maxInFlight} concurrent requests`, true);
       return;
     }
-    let payload: unknown;
-    try {
-      payload = decodeJson(msg.data);
-    } catch {
-      this.finish(ep, 0, "BAD_REQUEST", "request body is not valid JSON");
-      this.replies.respondError(msg, "BAD_REQUEST", "request body is not valid JSON");
+    const codec = ep.codec;
+    if (sentCodec === undefined ? codec !== jsonCodec : sentCodec !== codec.name) {
+      const message = `codec mismatch: endpoint ${name} of service ${this.service} uses codec ${codec.name}, the request is encoded as ${sentCodec === undefined ? "json (no Sb-Codec header)" : quoted(sentCodec)}`;
+      this.finish(ep, 0, "BAD_REQUEST", message);
+      this.replies.respondError(msg, "BAD_REQUEST", message);
       return;
+    }
+    let payload: unknown = UNDECODED;
+    if (!ep.lazy) {
+      try {
+        payload = decodeBody(codec, msg.data);
+      } catch (err) {
+        this.badBody(msg, ep, (err as ServiceError).message);
+        return;
+      }
     }
 
     const started = performance.now();
     ep.inFlight++;
     this.inFlight++;
-    const th = readTraceHeaders(msg);
-    const rt = startRequestTrace(this.service, name, this.instanceId, th.traceparent, th.tracestate);
-    const ctx = new Context(this.service, this.instanceId, name, msg.subject, msg, deadline, th.traceparent);
+    const traceparent = h.traceparent;
+    const rt = startRequestTrace(this.service, name, this.instanceId, traceparent, h.tracestate);
+    const ctx = new Context(this.service, this.instanceId, name, msg.subject, msg, deadline, traceparent, codec, payload);
+    if (payload === UNDECODED) payload = undefined;
     let result: unknown;
     try {
       // The handler runs with the request's span active, so its own calls continue the trace
       // (when the application installed an OpenTelemetry context manager).
-      result = withContext(rt.ctx, () => ep.handler(payload, ctx));
+      const p = payload;
+      result = withContext(rt.ctx, () => ep.handler(p, ctx));
     } catch (err) {
       this.fail(msg, ep, started, err, true, rt);
       return;
@@ -195,10 +232,13 @@ export class EndpointServer {
   private succeed(msg: Msg, ep: Endpoint, started: number, value: unknown, rt: RequestTrace): void {
     this.release(ep);
     let data: Uint8Array;
+    const codec = ep.codec;
     try {
-      data = value === undefined ? EMPTY : encodeJson(value);
+      data = value instanceof EncodedBody ? value.data : codec === jsonCodec ? (value === undefined ? EMPTY : jsonCodec.encode(value)) : encodeWith(codec, value);
     } catch (err) {
-      this.fail(msg, ep, started, new Error(`handler returned a value that cannot be JSON-encoded: ${(err as Error).message}`), false, rt);
+      const what = codec === jsonCodec ? "JSON-encoded" : `encoded with codec ${codec.name}`;
+      this.log.warn({ endpoint: ep.name, codec: codec.name, err }, "handler's reply cannot be encoded");
+      this.fail(msg, ep, started, new Error(`handler returned a value that cannot be ${what}: ${thrownMessage(err)}`), false, rt);
       return;
     }
     const ms = performance.now() - started;
@@ -232,6 +272,13 @@ export class EndpointServer {
     this.replies.respondError(msg, code, message, retryable);
   }
 
+  /** A request body the endpoint's codec refused: BAD_REQUEST naming the codec, logged once per burst. */
+  private badBody(msg: Msg, ep: Endpoint, message: string): void {
+    this.invalid.record(`request:${ep.name}`, message, msg.subject);
+    this.finish(ep, 0, "BAD_REQUEST", message);
+    this.replies.respondError(msg, "BAD_REQUEST", message);
+  }
+
   private release(ep: Endpoint): void {
     ep.inFlight--;
     this.inFlight--;
@@ -259,5 +306,24 @@ export class EndpointServer {
         this.log.warn({ err: e }, "request observer threw");
       }
     }
+  }
+}
+
+/**
+ * Decodes a request body. JSON keeps its fast path; another codec's failure becomes a
+ * `ServiceError("BAD_REQUEST")` so that a lazy handler calling `ctx.payload()` answers BAD_REQUEST too.
+ */
+function decodeBody(codec: Codec, data: Uint8Array): unknown {
+  if (codec === jsonCodec) {
+    try {
+      return jsonCodec.decode(data);
+    } catch {
+      throw new ServiceError("BAD_REQUEST", "request body is not valid JSON");
+    }
+  }
+  try {
+    return codec.decode(data);
+  } catch (err) {
+    throw new ServiceError("BAD_REQUEST", `request body cannot be decoded with codec ${codec.name} (${data.length} bytes): ${thrownMessage(err)}`);
   }
 }

@@ -59,7 +59,8 @@ function describe(verb: Verb, who: MicroIdentity): Record<string, unknown> {
         name: ep.name,
         subject: who.endpointSubject(ep.name),
         queue_group: who.queueGroup,
-        metadata: ep.metadata,
+        // The body codec, so micro tooling shows how to talk to the endpoint.
+        metadata: { ...ep.metadata, codec: ep.codec.name },
       })),
     };
   } else {

@@ -1,6 +1,7 @@
 /** Public types of the Switchboard agent. */
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Logger, NatsSettings, NatsSource } from "../protocol/index.js";
+import type { CodecSpec } from "../protocol/codecs/index.js";
 
 /** Options of {@link createAgent}. Pass `nats` to share a connection, or connection settings to let the agent own one. */
 export type AgentOptions = NatsSource & {
@@ -51,6 +52,18 @@ export interface EndpointOptions {
   maxInFlight?: number;
   /** Metadata shown for the endpoint by `$SRV.INFO`. */
   metadata?: Record<string, string>;
+  /**
+   * Codec of the request and reply bodies: `"json"` (default), `"raw"` (Uint8Array in and out, no
+   * parse, no copy), `"msgpack"`, or a {@link Codec} object (protobuf through your generated code…).
+   * Announced with the endpoint; requests encoded otherwise are answered `BAD_REQUEST`.
+   */
+  codec?: CodecSpec;
+  /**
+   * Do not decode the body before calling the handler: the handler's payload argument is undefined
+   * and it calls `ctx.payload()` when (if) it needs the value, or forwards `ctx.data` untouched
+   * (return `encoded(ctx.data)` to reply with it without encoding or copying). Default false.
+   */
+  lazy?: boolean;
 }
 
 /** What a handler knows about the request it serves. */
@@ -60,13 +73,20 @@ export interface RequestContext {
   readonly endpoint: string;
   /** The subject the request arrived on (`…inst…` when balanced, `…svc…` on the queue-group fallback). */
   readonly subject: string;
-  /** Request headers, if any. */
+  /** Request headers, if any (decoded on first access). */
   readonly headers: MsgHdrs | undefined;
   /**
    * The caller's W3C `traceparent` header, if any (the agent's SERVER span is its child, and is the
    * active OpenTelemetry span while the handler runs).
    */
   readonly traceparent: string | undefined;
+  /** The request body as received, in the endpoint's codec: a view of the message, never a copy. */
+  readonly data: Uint8Array;
+  /**
+   * The decoded body (decoded on the first call, then remembered). On a `lazy` endpoint this is how
+   * the handler gets the payload; a body the codec refuses throws a `ServiceError("BAD_REQUEST")`.
+   */
+  payload<T = unknown>(): T;
   /** Absolute deadline of the call (epoch ms) from the `Sb-Deadline` header, if the caller set one. */
   readonly deadline: number | undefined;
   /** Milliseconds left before the caller gives up (Infinity without a deadline). */
@@ -75,7 +95,10 @@ export interface RequestContext {
   readonly signal: AbortSignal;
 }
 
-/** An endpoint handler: receives the decoded JSON payload, returns (or resolves to) the JSON reply. */
+/**
+ * An endpoint handler: receives the decoded payload (undefined on a `lazy` endpoint), returns (or
+ * resolves to) the reply value, which the endpoint's codec encodes (an `EncodedBody` is sent as is).
+ */
 export type Handler = (payload: unknown, ctx: RequestContext) => unknown;
 
 /** Reported to {@link Agent.onRequest} observers after each handled request. */

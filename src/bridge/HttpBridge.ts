@@ -11,7 +11,7 @@
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createRegistryCache, type RegistryCache } from "../client/index.js";
-import { readDeadlineHeader } from "../agent/deadlineHeader.js";
+import { readDeadlineHeader } from "../agent/requestHeaders.js";
 import {
   ErrorCode,
   InvalidInputLog,

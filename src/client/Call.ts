@@ -9,6 +9,7 @@
  */
 import { ERROR_CODE_HEADER, readErrorReply } from "../protocol/index.js";
 import { endAttempt, endCall, startAttempt, startCallTrace, type CallTrace } from "../tracing/callTracing.js";
+import { jsonCodec, rawCodec, thrownMessage, type Codec } from "../protocol/codecs/index.js";
 import { giveUpError, isInstanceFailureCode, sendFailureError } from "./callErrors.js";
 import type { CallExecutor } from "./CallExecutor.js";
 import type { CircuitBreaker } from "./CircuitBreaker.js";
@@ -47,6 +48,7 @@ export class Call implements PendingAttempt {
     private readonly service: string,
     private readonly endpoint: string,
     private readonly data: Uint8Array,
+    private readonly codec: Codec,
     private readonly deadline: number,
     private readonly opts: ResolvedCallOptions,
     private readonly resolve: (value: unknown) => void,
@@ -118,7 +120,8 @@ export class Call implements PendingAttempt {
         this.trace === undefined
           ? this.opts.headers
           : startAttempt(this.trace, this.service, this.endpoint, this.member?.id ?? "queue-group", this.attempt, this.opts.headers);
-      exec.transport.send(this.subject, this.data, this.deadline, headers, this);
+      const codecName = this.codec.name;
+      exec.transport.send(this.subject, this.data, this.deadline, codecName === "json" ? undefined : codecName, headers, this);
     } catch (err) {
       this.undoAttempt();
       this.record({ instance: this.member?.id ?? null, subject: this.subject, outcome: "send-failed", message: (err as Error)?.message ?? String(err), durationMs: 0 });
@@ -146,13 +149,17 @@ export class Call implements PendingAttempt {
       }
     }
     let value: unknown;
-    if (data.length > 0) {
+    const codec = this.codec;
+    if (codec === rawCodec) {
+      value = data; // a view of the received message: no parse, no copy
+    } else if (codec !== jsonCodec || data.length > 0) {
       try {
-        value = JSON.parse(decoder.decode(data));
+        value = codec === jsonCodec ? JSON.parse(decoder.decode(data)) : codec.decode(data);
       } catch (err) {
         this.exec.counters.badReplies++;
         const who = this.member ? `instance ${this.member.id}` : `subject ${this.subject}`;
-        this.failed(now, latency, "bad-reply", undefined, `reply from ${who} is not valid JSON (${data.length} bytes): ${(err as Error).message}`, false, true);
+        const what = codec === jsonCodec ? "is not valid JSON" : `cannot be decoded with codec ${codec.name}`;
+        this.failed(now, latency, "bad-reply", undefined, `reply from ${who} ${what} (${data.length} bytes): ${thrownMessage(err)}`, false, true);
         return;
       }
     }

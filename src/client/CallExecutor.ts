@@ -6,6 +6,7 @@
  * with a fake clock.
  */
 import type { Logger } from "../protocol/index.js";
+import { CodecSet, EncodedBody, encodeWith, jsonCodec, thrownMessage, type Codec } from "../protocol/codecs/index.js";
 import { Call } from "./Call.js";
 import { BadRequestError, UnavailableError } from "./errors.js";
 import { EventEmitter, type Event } from "../protocol/Event.js";
@@ -34,6 +35,8 @@ export interface CallExecutorOptions {
   logger?: Logger;
   /** Traffic policies in force, by service (a PolicyWatcher). */
   policies?: { get(service: string): CompiledPolicy | undefined } | undefined;
+  /** User codecs known by name (the built-ins are always known). */
+  codecs?: Codec[];
 }
 
 /** Counters kept by the executor. */
@@ -97,6 +100,8 @@ export class CallExecutor {
   readonly onRetry: Event<RetryEvent>;
   /** Fires when a call fails for good. */
   readonly onGiveUp: Event<GiveUpEvent>;
+  /** Codecs known by name. */
+  readonly codecs: CodecSet;
   /** Settings of every call without options (shared, never modified). */
   private readonly defaultCallOptions: ResolvedCallOptions;
   /** Compiled version/tags selectors of recent calls. */
@@ -114,6 +119,7 @@ export class CallExecutor {
     this.defaults = opts.defaults;
     this.random = opts.random ?? Math.random;
     this.policy = new RetryPolicy({ maxAttempts: opts.defaults.maxAttempts, ...opts.defaults.backoff }, this.random);
+    this.codecs = new CodecSet(opts.codecs);
     this.defaultCallOptions = resolveCallOptions(this.defaults, this.policy, this.random, undefined);
     this.penaltyMs = opts.failurePenaltyMs ?? 1000;
     this.log = opts.logger;
@@ -146,11 +152,13 @@ export class CallExecutor {
     const now = this.clock.now();
     let route: Route;
     let data: Uint8Array;
+    let codec: Codec;
     let settings = this.defaultCallOptions;
     try {
       route = this.router.route(service, endpoint, now);
-      if (opts !== undefined) settings = resolveCallOptions(this.defaults, this.policy, this.random, opts, this.selectors);
-      data = encodeJsonPayload(payload);
+      if (opts !== undefined) settings = resolveCallOptions(this.defaults, this.policy, this.random, opts, this.selectors, this.codecs);
+      codec = settings.codec ?? this.announcedCodec(route.codec);
+      data = codec === jsonCodec ? encodeJsonPayload(payload) : encodePayload(codec, payload);
       const max = this.transport.maxPayload;
       if (max !== undefined && data.length + ENVELOPE_BYTES > max) {
         throw new RangeError(`payload of ${data.length} bytes exceeds the server's max_payload of ${max} bytes`);
@@ -178,7 +186,7 @@ export class CallExecutor {
         settings = routed;
       }
     }
-    const call = new Call(this, route, service, endpoint, data, now + settings.deadlineMs, settings, resolve, reject);
+    const call = new Call(this, route, service, endpoint, data, codec, now + settings.deadlineMs, settings, resolve, reject);
     this.budget?.deposit();
     call.dispatch(now);
   }
@@ -209,6 +217,16 @@ export class CallExecutor {
     return [...this.policyCounters.values()].map((c) => ({ ...c }));
   }
 
+  /** The codec named by an endpoint's announce (undefined: json); throws when this client does not know it. */
+  private announcedCodec(name: string | undefined): Codec {
+    if (name === undefined) return jsonCodec;
+    const codec = this.codecs.get(name);
+    if (codec === undefined) {
+      throw new TypeError(`the endpoint uses codec ${JSON.stringify(name)}, which this client does not know: pass it in createClient({ codecs }) or as the call's codec`);
+    }
+    return codec;
+  }
+
   /** Ends calls waiting for a retry and refuses new calls. */
   close(reason = "client closed"): void {
     if (this.closedReason !== undefined) return;
@@ -218,6 +236,7 @@ export class CallExecutor {
 }
 
 function encodeJsonPayload(payload: unknown): Uint8Array {
+  if (payload instanceof EncodedBody) return payload.data;
   let json: string | undefined;
   try {
     json = JSON.stringify(payload);
@@ -227,4 +246,12 @@ function encodeJsonPayload(payload: unknown): Uint8Array {
   // Buffer.from is several times faster than TextEncoder for the small bodies of typical calls
   // (it allocates from Node's shared pool); a Buffer is a Uint8Array for nats.js.
   return json === undefined ? EMPTY : Buffer.from(json, "utf8");
+}
+
+function encodePayload(codec: Codec, payload: unknown): Uint8Array {
+  try {
+    return encodeWith(codec, payload);
+  } catch (err) {
+    throw new TypeError(`payload cannot be encoded with codec ${codec.name}: ${thrownMessage(err)}`);
+  }
 }

@@ -155,6 +155,7 @@ export class Client {
       failurePenaltyMs: opts.failurePenaltyMs,
       logger: log,
       policies,
+      ...(opts.codecs !== undefined ? { codecs: opts.codecs } : {}),
     });
     this.retryListeners.attach(executor.onRetry);
     this.giveUpListeners.attach(executor.onGiveUp);
@@ -181,7 +182,8 @@ export class Client {
   }
 
   /**
-   * Calls `endpoint` of `service` with a JSON `payload` and resolves to the decoded JSON reply.
+   * Calls `endpoint` of `service` with `payload` and resolves to the decoded reply, in the codec the
+   * endpoint announces (JSON by default) or the call's `codec` option.
    * Rejects with UnavailableError, TimeoutError, RemoteError, BadRequestError or BadReplyError.
    */
   call<T = unknown>(service: string, endpoint: string, payload?: unknown, opts?: CallOptions): Promise<T>;
@@ -225,6 +227,17 @@ export class Client {
       (value) => deliver(cb, null, value as T),
       (err) => deliver(cb, err, undefined),
     );
+  }
+
+  /**
+   * The body codec `endpoint` of `service` announces (`"json"` when it announces none), or undefined
+   * when the registry knows no live instance serving it. Tools use it to refuse to send JSON to a
+   * bytes endpoint; calls use it by default.
+   */
+  endpointCodec(service: string, endpoint: string): string | undefined {
+    const { router, executor } = this.started();
+    const route = router.route(service, endpoint, executor.clock.now());
+    return route.members.length === 0 ? undefined : (route.codec ?? "json");
   }
 
   /** Counters since the client was started (all zero before). */

@@ -95,7 +95,7 @@ class ServiceState {
     let sig = "";
     for (const v of live) {
       const r = v.instance;
-      sig += `${r.id}:${r.weight ?? 1}:${r.endpoints.join(",")}:${r.version}:${r.zone ?? ""}:${r.tags?.join(",") ?? ""}|`;
+      sig += `${r.id}:${r.weight ?? 1}:${r.endpoints.join(",")}:${r.version}:${r.zone ?? ""}:${r.tags?.join(",") ?? ""}:${r.codecs ? JSON.stringify(r.codecs) : ""}|`;
     }
     if (sig === this.signature) return;
     this.signature = sig;
@@ -154,6 +154,12 @@ export interface Selection {
 /** One service endpoint: its members, strategies and subjects. */
 export class Route {
   members: Member[] = [];
+  /**
+   * Body codec the instances of this endpoint announce (undefined: `json`, or no instance known).
+   * When instances disagree (a rolling change of codec), the first live one's: pass the call's
+   * `codec` explicitly during such a change.
+   */
+  codec: string | undefined;
   private builtVersion = -1;
   private readonly subsets = new Map<string, Subset>();
   /** Reused for the zone preference (picks are synchronous). */
@@ -178,10 +184,13 @@ export class Route {
     this.builtVersion = this.service.version;
     const next: Member[] = [];
     const seen = new Set<string>();
+    this.codec = undefined;
     for (const v of this.service.live) {
       const rec = v.instance;
       if (seen.has(rec.id) || !rec.endpoints.includes(this.endpoint)) continue;
       seen.add(rec.id);
+      // A name from the wire: own properties only (never `constructor` or `__proto__` of Object.prototype).
+      if (next.length === 0 && rec.codecs !== undefined && Object.hasOwn(rec.codecs, this.endpoint)) this.codec = rec.codecs[this.endpoint];
       const weight = typeof rec.weight === "number" && Number.isFinite(rec.weight) ? rec.weight : 1;
       let m = this.byId.get(rec.id);
       if (m) {

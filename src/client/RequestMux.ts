@@ -80,13 +80,20 @@ export class RequestMux implements Transport {
     return this.pending.size;
   }
 
-  send(subject: string, data: Uint8Array, deadline: number, headers: MsgHdrs | Record<string, string> | undefined, pending: PendingAttempt): void {
+  send(
+    subject: string,
+    data: Uint8Array,
+    deadline: number,
+    codec: string | undefined,
+    headers: MsgHdrs | Record<string, string> | undefined,
+    pending: PendingAttempt,
+  ): void {
     if (this.closedReason !== undefined) throw new MuxClosedError(this.closedReason);
     const id = this.counter;
     // Ten base-36 digits stay exact in a double; wrap long before a token could be reused while pending.
     this.counter = id >= MAX_TOKEN ? 0 : id + 1;
     const token = id.toString(36);
-    this.nc.publish(subject, data, { reply: this.prefix + token, headers: deadlineHeaders(deadline, headers) });
+    this.nc.publish(subject, data, { reply: this.prefix + token, headers: deadlineHeaders(deadline, headers, codec) });
     // Registered after publishing, so a publish that throws leaves nothing behind; the reply
     // cannot overtake us (it is delivered in a later turn of the event loop).
     pending.token = token;

@@ -27,10 +27,18 @@ export interface PendingAttempt {
 /** Sends requests and delivers their outcome to the pending attempt. */
 export interface Transport {
   /**
-   * Publishes `data` on `subject` with the absolute deadline header (and `headers`, if any) and a
-   * reply subject routed back to `pending`. Throws when the request cannot be sent at all.
+   * Publishes `data` on `subject` with the absolute deadline header, the codec header when `codec`
+   * is given (undefined: json, no header), `headers` if any, and a reply subject routed back to
+   * `pending`. Throws when the request cannot be sent at all.
    */
-  send(subject: string, data: Uint8Array, deadline: number, headers: MsgHdrs | Record<string, string> | undefined, pending: PendingAttempt): void;
+  send(
+    subject: string,
+    data: Uint8Array,
+    deadline: number,
+    codec: string | undefined,
+    headers: MsgHdrs | Record<string, string> | undefined,
+    pending: PendingAttempt,
+  ): void;
   /** Largest payload the server accepts, if known. */
   readonly maxPayload: number | undefined;
 }

@@ -4,6 +4,7 @@
  * `BadRequestError` without sending anything.
  */
 import { checkZone, compileSelector, type CompiledSelector } from "../protocol/index.js";
+import { CodecSet, type Codec } from "../protocol/codecs/index.js";
 import type { Selection } from "./InstanceRouter.js";
 import { RetryPolicy, type BackoffOptions } from "./RetryPolicy.js";
 import { isStrategyName, type RandomSource, type StrategyName } from "./strategies/index.js";
@@ -35,6 +36,8 @@ export interface ResolvedCallOptions {
   selection: Selection | undefined;
   /** The traffic-policy subset the call goes to, counted when it succeeds (undefined: no policy). */
   servedBy?: PolicyCounter | undefined;
+  /** The call's own codec; undefined: the endpoint's announced one. */
+  codec: Codec | undefined;
 }
 
 /** Calls served through one subset of one revision of a service's traffic policy. */
@@ -89,6 +92,7 @@ export function resolveCallOptions(
   random: RandomSource,
   opts: CallOptions | undefined,
   selectors: SelectorCache = new SelectorCache(),
+  codecs: CodecSet = new CodecSet(),
 ): ResolvedCallOptions {
   if (opts === undefined) {
     return {
@@ -100,6 +104,7 @@ export function resolveCallOptions(
       idempotent: false,
       headers: undefined,
       selection: defaultSelection(defaults),
+      codec: undefined,
     };
   }
   let strategy = defaults.strategy;
@@ -135,5 +140,6 @@ export function resolveCallOptions(
     idempotent: opts.idempotent === true,
     headers: opts.headers,
     selection,
+    codec: opts.codec === undefined ? undefined : codecs.resolve(opts.codec),
   };
 }

@@ -2,6 +2,7 @@
 import type { PolicyCounter } from "./resolveCallOptions.js";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Event, InstanceView, Logger, NatsSource } from "../protocol/index.js";
+import type { Codec, CodecSpec } from "../protocol/codecs/index.js";
 import type { BreakerOptions } from "./CircuitBreaker.js";
 import type { AttemptRecord } from "./errors.js";
 import type { InstanceStatsOptions } from "./InstanceStats.js";
@@ -72,6 +73,13 @@ export interface CallOptions {
    * is admitted and not overloaded; others only then. A preference, not a filter.
    */
   zone?: string;
+  /**
+   * Codec of the payload and the reply: `"json"`, `"raw"` (Uint8Array in and out), `"msgpack"`, a
+   * user codec's name (registered with `createClient({ codecs })`) or a codec object. Default: the
+   * codec the endpoint announces (json when it announces none or no instance is known). A codec
+   * other than the endpoint's is answered `BAD_REQUEST` naming both.
+   */
+  codec?: CodecSpec;
 }
 
 /** Node-style callback of the callback form of `call`. */
@@ -132,6 +140,8 @@ export type ClientOptions = NatsSource & {
   random?: RandomSource;
   /** Interval of the coarse timeout sweep in ms (default 10): attempt timeouts fire within this much. */
   sweepMs?: number;
+  /** User codecs, known by name: endpoints that announce one of these names are called with it. */
+  codecs?: Codec[];
 };
 
 /** Fired by `client.onRetry` before each retry. */

@@ -116,7 +116,7 @@ function sameRecord(a: InstanceRecord, b: InstanceRecord): boolean {
     return false;
   }
   if (!sameList(a.endpoints, b.endpoints) || !sameList(a.tags, b.tags)) return false;
-  return sameMap(a.metadata, b.metadata);
+  return sameMap(a.metadata, b.metadata) && sameMap(a.codecs, b.codecs);
 }
 
 function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {

@@ -12,6 +12,8 @@ export const ERROR_CODE_HEADER = "Nats-Service-Error-Code";
 export const ERROR_MESSAGE_HEADER = "Nats-Service-Error";
 /** Header with the absolute deadline of a call, in epoch milliseconds. */
 export const DEADLINE_HEADER = "Sb-Deadline";
+/** Request header naming the codec of the body (`raw`, `msgpack`, a user codec); absent means `json`. */
+export const CODEC_HEADER = "Sb-Codec";
 
 /** Symbolic error codes every Switchboard component understands. */
 export const ErrorCode = {

@@ -2,6 +2,7 @@
 export * from "./types.generated.js";
 export { encodeJson, decodeJson } from "./codec.js";
 export { parseDuration, durationProblem, DurationError, DURATION_PATTERN } from "./duration.js";
+export * from "./codecs/index.js";
 export {
   Subjects,
   DEFAULT_PREFIX,
@@ -22,6 +23,7 @@ export {
   ERROR_CODE_HEADER,
   ERROR_MESSAGE_HEADER,
   DEADLINE_HEADER,
+  CODEC_HEADER,
   statusForCode,
   codeForStatus,
   isRetryableCode,

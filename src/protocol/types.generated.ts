@@ -412,6 +412,15 @@ export interface InstanceRecord {
   endpoints: string[];
   metadata?: Metadata;
   /**
+   * Body codec of each endpoint that does not use json (the default); endpoints not listed use json. Callers send the codec's name in the Sb-Codec request header.
+   */
+  codecs?: {
+    /**
+     * Name of a body codec: lowercase letters, digits and . _ + / -, starting with a letter, 1-64 characters. Built in: json (the default), raw (opaque bytes), msgpack (MessagePack).
+     */
+    [k: string]: string;
+  };
+  /**
    * @maxItems 64
    */
   tags?: string[];

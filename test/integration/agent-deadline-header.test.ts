@@ -4,7 +4,7 @@
  */
 import { connect, headers, type Msg, type MsgHdrs } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readDeadlineHeader } from "../../src/agent/deadlineHeader.js";
+import { readDeadlineHeader } from "../../src/agent/requestHeaders.js";
 import { deadlineHeaders } from "../../src/client/wireHeaders.js";
 import { DEADLINE_HEADER } from "../../src/protocol/index.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { connect, headers, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readDeadlineHeader } from "../../src/agent/deadlineHeader.js";
+import { readDeadlineHeader } from "../../src/agent/requestHeaders.js";
 import { deadlineHeaders } from "../../src/client/wireHeaders.js";
 import {
   HEADERS_UNAVAILABLE,

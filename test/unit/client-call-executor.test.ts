@@ -33,7 +33,7 @@ class FakeTransport implements Transport {
     private readonly latencyMs = 1,
   ) {}
 
-  send(subject: string, data: Uint8Array, deadline: number, _h: unknown, pending: PendingAttempt): void {
+  send(subject: string, data: Uint8Array, deadline: number, _codec: string | undefined, _h: unknown, pending: PendingAttempt): void {
     this.sent.push({ subject, deadline, at: this.clock.now() });
     const token = String(this.sent.length);
     pending.token = token;
