@@ -80,14 +80,7 @@ export class RequestMux implements Transport {
     return this.pending.size;
   }
 
-  send(
-    subject: string,
-    data: Uint8Array,
-    deadline: number,
-    codec: string | undefined,
-    headers: MsgHdrs | Record<string, string> | undefined,
-    pending: PendingAttempt,
-  ): void {
+  send(subject: string, data: Uint8Array, deadline: number, codec: string | undefined, headers: MsgHdrs | Record<string, string> | undefined, pending: PendingAttempt): void {
     if (this.closedReason !== undefined) throw new MuxClosedError(this.closedReason);
     const id = this.counter;
     // Ten base-36 digits stay exact in a double; wrap long before a token could be reused while pending.
