@@ -230,14 +230,15 @@ export class Client {
   }
 
   /**
-   * The body codec `endpoint` of `service` announces (`"json"` when it announces none), or undefined
-   * when the registry knows no live instance serving it. Tools use it to refuse to send JSON to a
+   * The body codec `endpoint` of `service` announces (`"json"` when it announces none; the last one
+   * announced while no instance is live), or undefined when no instance serving it was ever known. Tools use it to refuse to send JSON to a
    * bytes endpoint; calls use it by default.
    */
   endpointCodec(service: string, endpoint: string): string | undefined {
     const { router, executor } = this.started();
     const route = router.route(service, endpoint, executor.clock.now());
-    return route.members.length === 0 ? undefined : (route.codec ?? "json");
+    if (route.codec !== undefined) return route.codec;
+    return route.members.length === 0 ? undefined : "json";
   }
 
   /** Counters since the client was started (all zero before). */

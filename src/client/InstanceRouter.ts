@@ -155,9 +155,9 @@ export interface Selection {
 export class Route {
   members: Member[] = [];
   /**
-   * Body codec the instances of this endpoint announce (undefined: `json`, or no instance known).
-   * When instances disagree (a rolling change of codec), the first live one's: pass the call's
-   * `codec` explicitly during such a change.
+   * Body codec the instances of this endpoint announce (undefined: `json`, or no instance ever
+   * known); while no instance is live, the last one announced. When instances disagree (a rolling
+   * change of codec), the first live one's: pass the call's `codec` explicitly during such a change.
    */
   codec: string | undefined;
   private builtVersion = -1;
@@ -184,13 +184,13 @@ export class Route {
     this.builtVersion = this.service.version;
     const next: Member[] = [];
     const seen = new Set<string>();
-    this.codec = undefined;
+    let codec: string | undefined;
     for (const v of this.service.live) {
       const rec = v.instance;
       if (seen.has(rec.id) || !rec.endpoints.includes(this.endpoint)) continue;
       seen.add(rec.id);
       // A name from the wire: own properties only (never `constructor` or `__proto__` of Object.prototype).
-      if (next.length === 0 && rec.codecs !== undefined && Object.hasOwn(rec.codecs, this.endpoint)) this.codec = rec.codecs[this.endpoint];
+      if (next.length === 0 && rec.codecs !== undefined && Object.hasOwn(rec.codecs, this.endpoint)) codec = rec.codecs[this.endpoint];
       const weight = typeof rec.weight === "number" && Number.isFinite(rec.weight) ? rec.weight : 1;
       let m = this.byId.get(rec.id);
       if (m) {
@@ -210,6 +210,8 @@ export class Route {
     }
     for (const id of this.byId.keys()) if (!seen.has(id)) this.byId.delete(id);
     this.members = next;
+    // With no live instance (the queue-group fallback), keep the codec last announced: the endpoint did not change it.
+    if (next.length > 0) this.codec = codec;
   }
 
   strategy(name: StrategyName): Strategy {

@@ -58,7 +58,7 @@ beforeAll(async () => {
   const coordinator = createCoordinator({ servers: server.url, prefix, jetstream: false });
   await coordinator.start();
   cleanup.push(() => coordinator.stop());
-  agent = createAgent({ servers: server.url, prefix, service: "codecs", heartbeatMs: 250 });
+  agent = createAgent({ servers: server.url, prefix, service: "codecs", heartbeatMs: 1000 });
   agent.endpoint("json", (p) => p);
   agent.endpoint("raw", (p, ctx) => {
     rawSeen.sameMemory = (p as Uint8Array).buffer === ctx.data.buffer;
