@@ -49,13 +49,22 @@ function kvAccess(buckets: string[]): string[] {
   ]);
 }
 
+/** Read-only access to the KV bucket `bucket`: get, watch (an ordered consumer on the reader's inbox), no `$KV.` publish. */
+function kvRead(bucket: string): string[] {
+  const b = `KV_${bucket}`;
+  return [`$JS.API.STREAM.INFO.${b}`, `$JS.API.STREAM.MSG.GET.${b}`, `$JS.API.DIRECT.GET.${b}.>`, `$JS.API.CONSUMER.CREATE.${b}`, `$JS.API.CONSUMER.CREATE.${b}.>`, `$JS.API.CONSUMER.DELETE.${b}.>`, `$JS.API.CONSUMER.INFO.${b}.>`, `$JS.FC.${b}.>`];
+}
+
 /**
- * Read-only access to the coordinators' lease bucket: registry caches check that a snapshot or event
- * comes from the leader holding the current lease. No `$KV.` publish: readers cannot write it.
+ * What every registry cache reads: the coordinators' lease (a snapshot or event must come from the leader
+ * holding the current lease) and, for clients that call, the traffic policies (`<prefix>_routes`, written
+ * only by operators with `switchboard route set`). Readers cannot write either.
  */
 function leaseRead(prefix: string): string[] {
-  const b = `KV_${bucketBase(prefix)}_coordinator_lease`;
-  return ["$JS.API.INFO", `$JS.API.STREAM.INFO.${b}`, `$JS.API.STREAM.MSG.GET.${b}`, `$JS.API.DIRECT.GET.${b}.>`, `$JS.API.CONSUMER.CREATE.${b}`, `$JS.API.CONSUMER.CREATE.${b}.>`, `$JS.API.CONSUMER.DELETE.${b}.>`, `$JS.API.CONSUMER.INFO.${b}.>`, `$JS.FC.${b}.>`];
+  return ["$JS.API.INFO", ...kvRead(`${bucketBase(prefix)}_coordinator_lease`)];
+}
+function callerKvRead(prefix: string): string[] {
+  return [...leaseRead(prefix), ...kvRead(`${bucketBase(prefix)}_routes`)];
 }
 
 /** JetStream API subjects to create and read the alert stream `stream` and consume it with durable consumers. */
@@ -96,7 +105,7 @@ export function servicePermissions(prefix: string, service: string): string {
  */
 export function callerPermissions(prefix: string, user: string): string {
   return `{
-      publish: { allow: ${list([`${prefix}.inst.>`, `${prefix}.svc.>`, `${prefix}.registry.query`, ...leaseRead(prefix)])} }
+      publish: { allow: ${list([`${prefix}.inst.>`, `${prefix}.svc.>`, `${prefix}.registry.query`, ...callerKvRead(prefix)])} }
       subscribe: { allow: ${list([`${inboxPrefixFor(user)}.>`, `${prefix}.registry.events`])} }
     }`;
 }
@@ -140,7 +149,7 @@ export function notifierPermissions(prefix: string, user = "notifier"): string {
 /** The HTTP gateway: a caller that also registers instances without an agent. */
 export function gatewayPermissions(prefix: string, user = "gateway"): string {
   return `{
-      publish: { allow: ${list([`${prefix}.inst.>`, `${prefix}.svc.>`, `${prefix}.registry.query`, `${prefix}.registry.register`, ...leaseRead(prefix)])} }
+      publish: { allow: ${list([`${prefix}.inst.>`, `${prefix}.svc.>`, `${prefix}.registry.query`, `${prefix}.registry.register`, ...callerKvRead(prefix)])} }
       subscribe: { allow: ${list([`${inboxPrefixFor(user)}.>`, `${prefix}.registry.events`])} }
     }`;
 }
