@@ -100,6 +100,18 @@ seeds.set("console-ack", { durationMs: 3_600_000, by: "ops", comment: "on it" })
 seeds.set("console-login", { token: "s3cret" });
 seeds.set("console-session", { authRequired: true, authenticated: false });
 seeds.set("console-error", { error: { code: "NOT_FOUND", message: "no service billing" } });
+// Silences are written to KV by operators and read by every notifier: hostile input too.
+seeds.set("label-matcher", { name: "service", op: "=~", value: "billing|orders" });
+seeds.set("silence", {
+  v: 1,
+  id: "3f9c0e12-ab45-4d67-8e9f-0123456789ab",
+  matchers: [{ name: "alertname", op: "=", value: "InstanceDown" }],
+  startsAt: 1_700_000_000_000,
+  endsAt: 1_700_003_600_000,
+  createdBy: "ops",
+  comment: "maintenance",
+  updatedAt: 1_700_000_000_000,
+});
 const schemaFiles = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".json") && f !== "common.json");
 const kinds = schemaFiles.map((f) => f.slice(0, -5)).sort();
 const schemaOf = (kind: string) =>
