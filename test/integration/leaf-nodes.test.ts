@@ -10,6 +10,7 @@
  * when the link heals the same instance processes (no restart) become routable again everywhere.
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type Client, type RegistryCache } from "../../src/client/index.js";
 import { createCoordinator, type Coordinator } from "../../src/coordinator/index.js";
@@ -102,10 +103,10 @@ describe("leaf nodes: a hub site and a leaf site", () => {
       timeoutMs: 15_000,
     });
 
-    coordinator = createCoordinator({
-      servers: hub.url,
-      prefix,
-    });
+    // The leaf has no JetStream, so its consumers cannot read the leadership lease in KV: registry state
+    // reaches them signed by the coordinators' NKey instead (docs/SCALING.md § 3).
+    const signer = createUser();
+    coordinator = createCoordinator({ servers: hub.url, prefix, signingSeed: new TextDecoder().decode(signer.getSeed()) });
     await coordinator.start();
     const agentEnv = (url: string, service = "edge") => ({
       NATS_URL: url,
@@ -123,9 +124,9 @@ describe("leaf nodes: a hub site and a leaf site", () => {
       backoff: { baseMs: 5, capMs: 50 },
     };
     hubClient = await createClient({ servers: hub.url, ...clientOpts }).start();
-    leafClient = await createClient({ servers: leaf.url, ...clientOpts }).start();
+    leafClient = await createClient({ servers: leaf.url, ...clientOpts, registrySignerKeys: [signer.getPublicKey()] }).start();
     await waitFor(() => hubCache().instances("edge").length === 3 && leafCache().instances("edge").length === 3, {
-      what: "three edge instances in both sites' caches",
+      what: `three edge instances in both sites' caches`,
       timeoutMs: 15_000,
     });
   }, 60_000);

@@ -311,7 +311,10 @@ export class RegistryCache {
       if (part.revision > l.revision + MAX_SNAPSHOT_AHEAD) return `snapshot revision ${part.revision} is far ahead of the leader's ${l.revision}`;
       return null;
     }
-    // No lease bucket: only a coordinator without JetStream (always its own leader, term 0) can answer.
+    // No lease to read: either no coordinator uses JetStream, or this connection cannot reach JetStream at
+    // all (a leaf-node site without it). A snapshot signed by a trusted coordinator key (verified above)
+    // is then the anchor; unsigned, only a coordinator without JetStream (its own leader, term 0) is taken.
+    if (this.verifier) return null;
     return part.term === 0 && part.leader && part.leaderId === part.coordinator ? null : "snapshot claims a term, but there is no lease";
   }
 
