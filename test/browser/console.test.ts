@@ -20,7 +20,7 @@ import { Subjects, decodeJson, encodeJson, validatorFor } from "../../src/protoc
 import { writeRules } from "../helpers/alerting.js";
 import { artifactDir, launchChromium, type TestBrowser } from "../helpers/browser.js";
 import { startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { startFixture, type FixtureProcess } from "../helpers/processes.js";
+import { startAgentProcess, startFixture, type FixtureProcess } from "../helpers/processes.js";
 import { startSmtpServer, type TestSmtpServer } from "../helpers/smtp.js";
 import { uniquePrefix, waitFor } from "../helpers/wait.js";
 
@@ -83,9 +83,9 @@ describe("operator console in Chromium", { timeout: 120_000 }, () => {
     await collector.start();
     web = await createConsole({ nats: nc, prefix, port: 0, webRoot, flushMs: 250, metricsStepMs: 1000 }).start();
     const agentEnv = { ...env, SB_HEARTBEAT_MS: "200", SB_VERSION: XSS_VERSION, SB_TAGS: JSON.stringify([XSS_TAG, "zone-a"]), SB_METADATA: JSON.stringify({ owner: XSS_LABEL }) };
-    const agents = await Promise.all([1, 2, 3].map(() => startFixture("agent-process.ts", agentEnv, 60_000)));
+    const agents = await Promise.all([1, 2, 3].map(() => startAgentProcess(agentEnv)));
     procs.push(...agents);
-    procs.push(await startFixture("agent-process.ts", { ...env, SB_SERVICE: "billing", SB_HEARTBEAT_MS: "200", SB_VERSION: "2.4.1" }, 60_000));
+    procs.push(await startAgentProcess({ ...env, SB_SERVICE: "billing", SB_HEARTBEAT_MS: "200", SB_VERSION: "2.4.1" }));
     // Calls over the queue-group subject, so the collector has rates and latencies to show.
     const subjects = new Subjects(prefix);
     trafficLoop = (async () => {
