@@ -12,9 +12,9 @@ export async function requestNotifier<K extends keyof MessageTypes>(nc: NatsConn
     msg = await nc.request(subject, encodeJson(body), { timeout: timeoutMs });
   } catch (err) {
     if (err instanceof errors.RequestError && err.isNoResponders()) {
-      throw new CliError(`no notifier answers on ${subject}: ${what} failed; start one with \`switchboard notifier\``);
+      throw new CliError(`no notifier answers on ${subject}: ${what}; start one with \`switchboard notifier\``);
     }
-    if (err instanceof errors.TimeoutError) throw new CliError(`no notifier answered within ${formatDuration(timeoutMs)}: ${what} failed`);
+    if (err instanceof errors.TimeoutError) throw new CliError(`no notifier answered within ${formatDuration(timeoutMs)}: ${what}`);
     throw err;
   }
   const error = readErrorReply(msg);

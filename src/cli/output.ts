@@ -30,6 +30,8 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  */
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+/** {@link UNPRINTABLE} less the C0 controls, which JSON text has only as its own line breaks. */
+const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
 /**
  * `text` with every character a terminal would act on shown as an escape (`\x1b`, `\u202e`). Every
@@ -91,7 +93,8 @@ export function printJsonLine(value: unknown): void {
 
 /** `JSON.stringify(value, null, indent)` with C1, bidi and other invisible characters as `\\u` escapes. */
 export function jsonText(value: unknown, indent?: number): string {
-  return JSON.stringify(value, null, indent).replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  // JSON.stringify already escapes C0 controls inside strings; its own newlines (indentation) must stay.
+  return JSON.stringify(value, null, indent).replace(UNPRINTABLE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Colours an instance state (or `label`, shown in the state's colour): up green, suspect yellow, down red, removed dim. */

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CliError, describeConnectError, parseConfig, resolveSettings, resolveSmtp } from "../../src/cli/index.js";
-import { colorsFor, formatDuration, table, visibleWidth } from "../../src/cli/output.js";
+import { colorsFor, formatDuration, jsonText, table, visibleWidth } from "../../src/cli/output.js";
 import { parseDuration } from "../../src/protocol/index.js";
 import { LatencyWindow, quantile } from "../../src/cli/demo/LatencyWindow.js";
 import { renderFrame, renderStatusLine, type DemoViewState } from "../../src/cli/demo/LiveView.js";
@@ -205,5 +205,17 @@ describe("demo latency window and view", () => {
     expect(frame).toContain('"[FIRING] InstanceDown" → .demo/mail/x.eml');
     expect(renderFrame(state, plain, 40).every((l) => visibleWidth(l) <= 40)).toBe(true);
     expect(renderStatusLine(state)).toBe("[  6.0s] calls 1234 ok, 0 failed, 200/s, p50 1.23 ms, p99 12.3 ms; instances up 1/2; alerts 1; mails 1");
+  });
+});
+
+describe("jsonText", () => {
+  it("keeps indented output valid JSON while escaping what a terminal would act on", () => {
+    const value = { name: "a\u202eb", note: "line\nbreak\u001b[2J", list: [1, 2] };
+    const text = jsonText(value, 2);
+    expect(JSON.parse(text)).toEqual(value);
+    expect(text).toContain("\\u202e");
+    expect(text).toContain("\\u001b");
+    expect(text).not.toMatch(/[\u001b\u202e]/);
+    expect(text.split("\n")).toHaveLength(8);
   });
 });

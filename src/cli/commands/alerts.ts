@@ -142,7 +142,7 @@ async function listFiring(
   }
   const { settings, subjects, nc } = await open(cmd, "alerts");
   try {
-    const list = await requestNotifier(nc, subjects.alertList, query, "alert-list", opts.timeout, "listing the firing alerts");
+    const list = await requestNotifier(nc, subjects.alertList, query, "alert-list", opts.timeout, "the firing alerts could not be listed");
     if (settings.json) printJsonLine(list);
     else process.stdout.write(renderFiringTable(list, Date.now()) + "\n");
   } finally {

@@ -73,7 +73,7 @@ export function silenceCommand(): Command {
     const { settings, subjects, nc } = await open(ls, "silence ls");
     try {
       const req: SilenceRequest = { v: 1, op: "list", includeExpired: opts.expired === true };
-      const reply = await requestNotifier(nc, subjects.silences, req, "silence-reply", opts.timeout, "listing silences");
+      const reply = await requestNotifier(nc, subjects.silences, req, "silence-reply", opts.timeout, "the silences could not be listed");
       if (settings.json) printJsonLine(reply.silences);
       else process.stdout.write(renderSilences(reply.silences, Date.now()) + "\n");
     } finally {
