@@ -102,8 +102,16 @@ describe("silences and inhibition (real notifiers, SMTP, CLI)", () => {
     await smtp.waitForMails(3);
     await publishAlert(js, subjects, errors);
     await waitFor(() => suppressed() === 2, { what: "the inhibited alert recorded" });
-    const reply = await nc.request(subjects.alertList, encodeJson({ v: 1, service: "api", suppressed: true }), { timeout: 2000 });
-    expect((reply.json() as AlertList).alerts).toMatchObject([{ fingerprint: errors.fingerprint, state: "suppressed", inhibitedBy: [down.fingerprint] }]);
+    // Whichever notifier answers lists it once its own view has the alert (each follows the stream on its own).
+    const listed = await waitFor(
+      async () => {
+        const reply = await nc.request(subjects.alertList, encodeJson({ v: 1, service: "api", suppressed: true }), { timeout: 2000 });
+        const alerts = (reply.json() as AlertList).alerts;
+        return alerts.length > 0 ? alerts : undefined;
+      },
+      { what: "the inhibited alert in the firing list", timeoutMs: 5000 },
+    );
+    expect(listed).toMatchObject([{ fingerprint: errors.fingerprint, state: "suppressed", inhibitedBy: [down.fingerprint] }]);
     // The source resolves: the target, still firing, is mailed; the source's resolution too.
     await publishAlert(js, subjects, { ...down, status: "resolved", endsAt: 3000 });
     await smtp.waitForMails(1, { where: (m) => transitionsOf(m).includes(`${errors.fingerprint}.firing.2100`) });
